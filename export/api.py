@@ -1,0 +1,170 @@
+"""export_model: Hugging Face encoder -> embed.onnx + inspect.onnx + tokenizer + manifest.json, validated."""
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import OptionError, OutputExistsError, ParityError
+from .fusion import attention_fused, fuse_graph
+from .graphs import EMBED_OUTPUTS, INSPECT_OUTPUTS, TWO_GB, export_graph
+from .heads import EmbedHead, InspectHead
+from .manifest import FORMAT_VERSION, MANIFEST, sha256_file, write_json_atomic
+from .options import POOLING_MODES, PRECISIONS, ExportOptions, ResolvedOptions
+from .precision import to_fp16, to_int8
+from .source import POOLER_ARCHITECTURES, ModelSource, load_model, load_tokenizer, resolve_source
+from .validate import thresholds_for, validate_graph
+
+# Architectures whose position ids start after the padding index, so max positions shrink by pad_id + 1.
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet")
+
+
+def export_model(options: ExportOptions, log=print) -> dict:
+    """Export, fuse, lower, validate; return the manifest. Raises ParityError after writing an invalid manifest."""
+    started = time.time()
+    out_dir = Path(options.out_dir)
+    _check_out_dir(out_dir, options.overwrite)
+    src = resolve_source(options.model, options.revision)
+    model = load_model(src, options.trust_remote_code)
+    tokenizer = load_tokenizer(src, options.trust_remote_code)
+    cfg = model.config
+    resolved = resolve_options(options, src, cfg, tokenizer)
+    input_names = [n for n in tokenizer.model_input_names if n in inspect.signature(model.forward).parameters]
+    if "input_ids" not in input_names or "attention_mask" not in input_names:
+        input_names = ["input_ids", "attention_mask"] + [n for n in input_names if n not in ("input_ids", "attention_mask")]
+    large = sum(p.numel() * p.element_size() for p in model.parameters()) > TWO_GB * 0.9
+
+    # Build everything in a sibling temp folder and rename at the end: a killed export never looks complete.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; an export folder is meant to be shared
+    try:
+        embed_outputs = list(EMBED_OUTPUTS[: 2 if resolved.token_embeddings else 1])
+        embed_head = EmbedHead(model, input_names, resolved.pooling, resolved.normalize, resolved.last_k, resolved.token_embeddings)
+        log(f"exporting embed graph ({resolved.pooling}, normalize={resolved.normalize}, {resolved.precision})")
+        export_graph(embed_head, input_names, embed_outputs, work / "embed.raw.onnx", options.opset)
+        fused = fuse_graph(work / "embed.raw.onnx", work / "embed.fused.onnx", cfg.num_attention_heads, cfg.hidden_size, large)
+        _lower(work, resolved.precision, large)
+        log("exporting inspect graph (hidden states, attentions)")
+        inspect_head = InspectHead(model, input_names)
+        export_graph(inspect_head, input_names, list(INSPECT_OUTPUTS), work / "inspect.onnx", options.opset)
+        tokenizer.save_pretrained(str(work))
+
+        log("validating against PyTorch fp32")
+        parity = {
+            "embed": validate_graph(embed_head, work / "embed.onnx", tokenizer, input_names, embed_outputs,
+                                    resolved.max_length, thresholds_for(resolved.precision, options.atol, options.min_cos)),
+            "inspect": validate_graph(inspect_head, work / "inspect.onnx", tokenizer, input_names, list(INSPECT_OUTPUTS),
+                                      resolved.max_length, thresholds_for("fp32", options.atol, options.min_cos)),
+        }
+        notes = []
+        if not attention_fused(fused, cfg.num_hidden_layers):
+            notes.append(f"attention did not fuse for {src.model_type}: {fused.get('Attention', 0)} fused Attention ops for "
+                         f"{cfg.num_hidden_layers} layers; the graph runs unfused attention (correct, slower)")
+        valid = parity["embed"]["pass"] and parity["inspect"]["pass"]
+        manifest = _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work)
+        manifest["export_seconds"] = round(time.time() - started, 2)
+        write_json_atomic(work / MANIFEST, manifest)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    for note in notes:
+        log(f"note: {note}")
+    if not valid:
+        failures = [f for rep in parity.values() for o in rep["outputs"].values() for f in o["failures"]]
+        raise ParityError(f"export to {out_dir} failed parity; manifest marked invalid:\n  " + "\n  ".join(failures), parity)
+    return manifest
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse a non-empty output folder unless overwrite was asked for."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} is a file; pass a folder path for the export")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{out_dir} is not empty; pass --overwrite to replace its contents")
+
+
+def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) -> ResolvedOptions:
+    """Fill pooling / normalize / max_length from sentence-transformers metadata, else from the architecture."""
+    st = src.st
+    pooling = options.pooling or st.pooling or "cls"
+    if pooling not in POOLING_MODES:
+        raise OptionError(f"pooling {pooling!r} is not supported; choose one of {', '.join(POOLING_MODES)}")
+    if options.precision not in PRECISIONS:
+        raise OptionError(f"precision {options.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
+    if pooling == "pooler" and src.model_type not in POOLER_ARCHITECTURES:
+        raise OptionError(f"pooling 'pooler' needs a pooler layer, which {src.model_type} has not; choose cls or mean")
+    if not 1 <= options.last_k <= cfg.num_hidden_layers + 1:
+        raise OptionError(f"--last-k {options.last_k} is out of range; the model has {cfg.num_hidden_layers + 1} hidden states (1..{cfg.num_hidden_layers + 1})")
+    limit = cfg.max_position_embeddings - (cfg.pad_token_id + 1 if src.model_type in _OFFSET_POSITIONS else 0)
+    if 0 < getattr(tokenizer, "model_max_length", 0) < 100_000:
+        limit = min(limit, tokenizer.model_max_length)
+    max_length = options.max_length or st.max_length or limit
+    if not 2 <= max_length <= limit:
+        raise OptionError(f"--max-length {max_length} is out of range for this model; it accepts 2..{limit} tokens")
+    normalize = options.normalize if options.normalize is not None else bool(st.normalize)
+    return ResolvedOptions(pooling=pooling, normalize=normalize, max_length=max_length, last_k=options.last_k,
+                           precision=options.precision, token_embeddings=options.token_embeddings,
+                           defaults_from="sentence-transformers" if st.pooling else "architecture")
+
+
+def _lower(work: Path, precision: str, large: bool) -> None:
+    """Turn the fused fp32 graph into embed.onnx at the requested precision and drop intermediates."""
+    fused = work / "embed.fused.onnx"
+    if precision == "fp32":
+        os.replace(fused, work / "embed.onnx")
+    elif precision == "fp16":
+        to_fp16(fused, work / "embed.onnx", large)
+    else:
+        to_int8(fused, work / "embed.onnx", large)
+    for leftover in ("embed.raw.onnx", "embed.fused.onnx"):
+        (work / leftover).unlink(missing_ok=True)
+
+
+def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work) -> dict:
+    """Everything a reader needs to trust and run the export."""
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    dim = cfg.hidden_size * (resolved.last_k if resolved.pooling == "last-k-concat" else 1)
+    return {
+        "format_version": FORMAT_VERSION,
+        "valid": bool(valid),
+        "source": {"model": src.source, "path": str(src.path), "revision": src.revision, "content_hash": src.content_hash},
+        "architecture": src.model_type,
+        "layers": cfg.num_hidden_layers,
+        "hidden_size": cfg.hidden_size,
+        "heads": cfg.num_attention_heads,
+        "vocab_size": cfg.vocab_size,
+        "embedding_dim": dim,
+        "pooling": resolved.pooling,
+        "last_k": resolved.last_k,
+        "normalize": resolved.normalize,
+        "max_length": resolved.max_length,
+        "defaults_from": resolved.defaults_from,
+        "precision": resolved.precision,
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        "prompts": dict(src.st.prompts),
+        "default_prompt_name": src.st.default_prompt_name,
+        "inputs": input_names,
+        "outputs": {"embed.onnx": embed_outputs, "inspect.onnx": list(INSPECT_OUTPUTS)},
+        "opset": options.opset,
+        "fused_ops": fused,
+        "attention_fused": attention_fused(fused, cfg.num_hidden_layers),
+        "notes": notes,
+        "parity": parity,
+        "files": {p.name: sha256_file(p) for p in sorted(work.iterdir()) if p.is_file() and p.name != MANIFEST},
+        "options": options.to_dict() | {"out_dir": None, "overwrite": None},
+        "tool_versions": {"embedding-engine": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                          "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

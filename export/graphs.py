@@ -1,0 +1,42 @@
+"""Trace the wrapped encoder to ONNX with dynamic batch and sequence axes."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+EMBED_OUTPUTS = ("sentence_embedding", "token_embeddings")
+INSPECT_OUTPUTS = ("last_hidden_state", "hidden_states", "attentions")
+TWO_GB = 2 * 1024**3
+
+
+def sample_inputs(input_names: list[str]) -> tuple[torch.Tensor, ...]:
+    """A small padded batch for tracing; values are fixed so the same export gives the same graph."""
+    ids = torch.tensor([[5, 8, 13, 21, 34, 55, 6, 7], [5, 9, 14, 7, 0, 0, 0, 0]], dtype=torch.long)
+    mask = torch.tensor([[1] * 8, [1] * 4 + [0] * 4], dtype=torch.long)
+    tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    return tuple(tensors[name] for name in input_names)
+
+
+def export_graph(head: nn.Module, input_names: list[str], output_names: list[str], path: Path, opset: int) -> None:
+    """Run the TorchScript exporter (it fuses fully under onnxruntime's BERT optimizer) on head."""
+    head.eval()  # the exporter restores the module's training flag afterwards, so it must already be eval
+    axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
+    axes.update({
+        "sentence_embedding": {0: "batch"},
+        "token_embeddings": {0: "batch", 1: "sequence"},
+        "last_hidden_state": {0: "batch", 1: "sequence"},
+        "hidden_states": {1: "batch", 2: "sequence"},
+        "attentions": {1: "batch", 3: "sequence", 4: "sequence_k"},
+    })
+    big = sum(p.numel() * p.element_size() for p in head.parameters()) > TWO_GB * 0.9
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            head, sample_inputs(input_names), str(path), dynamo=False, opset_version=opset,
+            input_names=input_names, output_names=output_names,
+            dynamic_axes={k: v for k, v in axes.items() if k in input_names or k in output_names},
+            do_constant_folding=True, external_data=big,
+        )

@@ -1,0 +1,56 @@
+"""Write and read manifest.json, the contract between an export folder and the runtime."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .errors import ModelSourceError
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON under a temporary name, fsync, then rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_manifest(folder: str | Path, require_valid: bool = True) -> dict:
+    """Load an export folder's manifest; raise with the fix when it is missing or not marked valid."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ModelSourceError(f"{folder} has no {MANIFEST}; export the model first with 'engine export MODEL {folder}'")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelSourceError(f"{path} is not valid JSON ({err}); re-export with 'engine export MODEL {folder} --overwrite'") from err
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelSourceError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}; re-export with --overwrite")
+    if require_valid and not manifest.get("valid"):
+        failures = [f for rep in manifest.get("parity", {}).values() for o in rep.get("outputs", {}).values() for f in o.get("failures", [])]
+        raise ModelSourceError(f"{folder} failed parity validation and is not marked valid ({'; '.join(failures) or 'no report'}); re-export it")
+    return manifest
+
+
+def manifest_hash(manifest: dict) -> str:
+    """Stable hash of a manifest without its timestamps: what produced a set of embeddings."""
+    stable = {k: v for k, v in manifest.items() if k not in ("created_at", "export_seconds")}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,171 @@
+"""Find a model (local folder or hub id), read its sentence-transformers metadata, and load it for export."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelSourceError, UnsupportedArchitectureError
+
+SUPPORTED_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra")
+# Architectures whose trained checkpoints carry a pooler (dense + tanh over [CLS]).
+POOLER_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "mpnet")
+_ST_POOLING_FLAGS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_weightedmean_tokens": "weighted-mean",
+    "pooling_mode_mean_sqrt_len_tokens": None,
+    "pooling_mode_lasttoken": None,
+}
+
+
+@dataclass(frozen=True)
+class STMetadata:
+    """What a sentence-transformers layout says about pooling, normalization, length and prompts."""
+
+    pooling: str | None = None
+    normalize: bool | None = None
+    max_length: int | None = None
+    prompts: dict = field(default_factory=dict)
+    default_prompt_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model folder plus where it came from."""
+
+    path: Path
+    source: str  # what the user passed
+    revision: str | None  # hub commit, when downloaded
+    content_hash: str  # sha256 over every file in the folder
+    model_type: str
+    st: STMetadata
+
+
+def resolve_source(model: str | Path, revision: str | None = None) -> ModelSource:
+    """Turn a folder path or hub id into a local folder with its metadata."""
+    path = Path(model).expanduser()
+    hub_revision = None
+    if not path.exists():
+        model = str(model)
+        if model.startswith((".", "/", "~")) or model.count("/") > 1:
+            raise ModelSourceError(f"model folder {model!r} does not exist; pass an existing folder or a hub id like 'org/name'")
+        path, hub_revision = _download(model, revision)
+    if not path.is_dir():
+        raise ModelSourceError(f"model path {str(path)!r} is a file; pass the folder that holds config.json")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelSourceError(f"{path} has no config.json; pass a Hugging Face model folder (config.json, weights, tokenizer files)")
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelSourceError(f"cannot read {config_file}: {err}; the file must be valid JSON") from err
+    model_type = config.get("model_type", "")
+    if model_type not in SUPPORTED_ARCHITECTURES:
+        raise UnsupportedArchitectureError(
+            f"{path}: architecture {model_type!r} is not supported; supported: {', '.join(SUPPORTED_ARCHITECTURES)}"
+        )
+    return ModelSource(
+        path=path.resolve(), source=str(model), revision=hub_revision,
+        content_hash=hash_folder(path), model_type=model_type, st=read_st_metadata(path),
+    )
+
+
+def _download(repo_id: str, revision: str | None) -> tuple[Path, str | None]:
+    """Fetch a hub snapshot; only reached when the argument is not a local folder."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        local = snapshot_download(repo_id, revision=revision)
+    except Exception as err:  # the hub client raises many types; all mean "could not fetch"
+        raise ModelSourceError(
+            f"{repo_id!r} is not a local folder and could not be fetched from the Hugging Face hub ({type(err).__name__}: {err}); "
+            "pass a local model folder, or check the id and the network"
+        ) from err
+    return Path(local), Path(local).name
+
+
+def hash_folder(path: Path) -> str:
+    """sha256 over the relative names and bytes of every non-hidden file, in sorted order."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)):
+        digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_st_metadata(path: Path) -> STMetadata:
+    """Read modules.json, the Pooling config and sentence_bert_config.json when the folder has them."""
+    modules_file = path / "modules.json"
+    if not modules_file.is_file():
+        return STMetadata()
+    modules = json.loads(modules_file.read_text())
+    pooling = None
+    normalize = False
+    max_length = None
+    for module in modules:
+        kind = module.get("type", "").rsplit(".", 1)[-1]
+        mpath = path / module.get("path", "")
+        if kind == "Transformer":
+            cfg = mpath / "sentence_bert_config.json"
+            if cfg.is_file():
+                max_length = json.loads(cfg.read_text()).get("max_seq_length")
+        elif kind == "Pooling":
+            pooling = _read_pooling(mpath / "config.json")
+        elif kind == "Normalize":
+            normalize = True
+        else:
+            raise UnsupportedArchitectureError(
+                f"{modules_file}: sentence-transformers module {kind!r} is not supported (only Transformer, Pooling, Normalize); "
+                "export the bare encoder by removing it from modules.json and pass --pooling"
+            )
+    prompts, default_prompt = {}, None
+    st_cfg = path / "config_sentence_transformers.json"
+    if st_cfg.is_file():
+        data = json.loads(st_cfg.read_text())
+        prompts = data.get("prompts") or {}
+        default_prompt = data.get("default_prompt_name")
+    return STMetadata(pooling=pooling, normalize=normalize, max_length=max_length, prompts=prompts, default_prompt_name=default_prompt)
+
+
+def _read_pooling(config_file: Path) -> str | None:
+    """Map the sentence-transformers pooling flags to one of our pooling modes."""
+    if not config_file.is_file():
+        return None
+    cfg = json.loads(config_file.read_text())
+    chosen = [flag for flag in _ST_POOLING_FLAGS if cfg.get(flag)]
+    if len(chosen) != 1 or _ST_POOLING_FLAGS[chosen[0]] is None:
+        raise UnsupportedArchitectureError(
+            f"{config_file}: pooling {chosen or 'none'} is not supported from metadata; pass --pooling explicitly"
+        )
+    return _ST_POOLING_FLAGS[chosen[0]]
+
+
+def load_model(src: ModelSource, trust_remote_code: bool = False):
+    """Load the encoder in fp32 eval mode with eager attention, so attentions can be returned."""
+    from transformers import AutoModel
+
+    try:
+        model = AutoModel.from_pretrained(
+            src.path, attn_implementation="eager", trust_remote_code=trust_remote_code, dtype="float32"
+        )
+    except Exception as err:
+        raise ModelSourceError(f"cannot load the model in {src.path}: {err}") from err
+    return model.eval()
+
+
+def load_tokenizer(src: ModelSource, trust_remote_code: bool = False):
+    """Load the fast tokenizer; the engine needs tokenizer.json, so slow-only tokenizers are refused."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(src.path, trust_remote_code=trust_remote_code)
+    except Exception as err:
+        raise ModelSourceError(f"cannot load the tokenizer in {src.path}: {err}; the folder needs tokenizer files") from err
+    if not getattr(tok, "is_fast", False):
+        raise ModelSourceError(f"{src.path}: tokenizer is not a fast (Rust) tokenizer; add tokenizer.json to the folder")
+    return tok

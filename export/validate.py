@@ -1,0 +1,142 @@
+"""Compare an exported graph with the PyTorch fp32 module on real text in padded batches, on valid positions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .sentences import VALIDATION_TEXTS
+
+BATCH_SIZES = (1, 4, 7)
+_DEFAULTS = {  # precision -> (atol, attention atol, min cosine, mean cosine)
+    "fp32": (1e-4, 1e-5, 0.99999, None),
+    "fp16": (None, None, 0.999, None),
+    "int8": (None, None, None, 0.99),
+}
+
+
+def thresholds_for(precision: str, atol: float | None = None, min_cos: float | None = None) -> dict:
+    """Parity thresholds for a precision; explicit atol / min_cos override every output's."""
+    a, a_attn, mc, mean_c = _DEFAULTS[precision]
+    return {
+        "atol": atol if atol is not None else a,
+        "atol_attentions": atol if atol is not None else a_attn,
+        "min_cos": min_cos if min_cos is not None else mc,
+        "mean_cos": mean_c,
+    }
+
+
+def tokenize_validation(tokenizer, max_length: int, texts=VALIDATION_TEXTS) -> list[dict[str, np.ndarray]]:
+    """Token ids per text, truncated to max_length and not padded."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    n = len(texts)
+    return [{k: np.asarray(enc[k][i], dtype=np.int64) for k in enc.keys()} for i in range(n)]
+
+
+def pad_batch(items: list[dict[str, np.ndarray]], input_names: list[str], pad_id: int) -> dict[str, np.ndarray]:
+    """Right-pad a batch to its longest item."""
+    t = max(len(it["input_ids"]) for it in items)
+    out = {}
+    for name in input_names:
+        fill = pad_id if name == "input_ids" else 0
+        arr = np.full((len(items), t), fill, dtype=np.int64)
+        for i, it in enumerate(items):
+            v = it["attention_mask"] if name == "attention_mask" else it.get(name, np.zeros_like(it["input_ids"]))
+            arr[i, : len(v)] = v
+        out[name] = arr
+    return out
+
+
+def _reference(head: nn.Module, items, input_names, output_names) -> list[list[np.ndarray]]:
+    """PyTorch fp32 outputs for each text alone (no padding at all)."""
+    refs = []
+    with torch.no_grad():
+        for it in items:
+            feed = pad_batch([it], input_names, 0)
+            out = head(*(torch.from_numpy(feed[n]) for n in input_names))
+            out = out if isinstance(out, tuple) else (out,)
+            refs.append([o.float().numpy() for o in out])
+    return refs
+
+
+def _valid_slice(name: str, array: np.ndarray, row: int, length: int) -> np.ndarray:
+    """One text's valid region of an output; the batch axis position differs per output."""
+    if name == "sentence_embedding":
+        return array[row]  # (D,)
+    if name in ("token_embeddings", "last_hidden_state"):
+        return array[row, :length]  # (t, H)
+    if name == "hidden_states":
+        return array[:, row, :length]  # (L+1, t, H)
+    return array[:, row, :, :length, :length]  # attentions (L, heads, t, t)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine along the last axis."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    num = (a64 * b64).sum(-1)
+    den = np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1)
+    return np.where(den > 0, num / np.maximum(den, 1e-300), 1.0).ravel()
+
+
+def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[str], output_names: list[str],
+                   max_length: int, thresholds: dict, batch_sizes=BATCH_SIZES) -> dict:
+    """Return a parity report; report['pass'] says whether every output met its thresholds."""
+    import onnxruntime as ort
+
+    items = tokenize_validation(tokenizer, max_length)
+    refs = _reference(head, items, input_names, output_names)
+    sess = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    diffs = {n: [] for n in output_names}
+    cos = {n: [] for n in output_names}
+    layer_max = {n: None for n in ("hidden_states", "attentions") if n in output_names}
+    finite = {n: True for n in output_names}
+    # Interleave long and short texts so every multi-text batch really pads.
+    order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))
+    order = [order[j // 2] if j % 2 == 0 else order[-(j // 2) - 1] for j in range(len(order))]
+    for bs in batch_sizes:
+        for start in range(0, len(order), bs):
+            idx = order[start:start + bs]
+            feed = pad_batch([items[i] for i in idx], input_names, tokenizer.pad_token_id or 0)
+            outs = sess.run(output_names, feed)
+            for o_i, name in enumerate(output_names):
+                finite[name] &= bool(np.isfinite(outs[o_i]).all())
+                for row, i in enumerate(idx):
+                    length = len(items[i]["input_ids"])
+                    got = _valid_slice(name, outs[o_i], row, length)
+                    want = _valid_slice(name, refs[i][o_i], 0, length)
+                    d = np.abs(got.astype(np.float64) - want)
+                    diffs[name].append(float(d.max()) if d.size else 0.0)
+                    cos[name].append(_cosines(got, want))
+                    if name in layer_max and d.size:
+                        per_layer = d.reshape(d.shape[0], -1).max(1)
+                        layer_max[name] = per_layer if layer_max[name] is None else np.maximum(layer_max[name], per_layer)
+    lengths = [len(it["input_ids"]) for it in items]
+    report = {"graph": graph.name, "texts": len(items), "batch_sizes": list(batch_sizes),
+              "token_lengths": [min(lengths), max(lengths)], "outputs": {}, "pass": True}
+    for name in output_names:
+        c = np.concatenate(cos[name])
+        entry = {"max_abs": max(diffs[name]), "min_cos": float(c.min()), "mean_cos": float(c.mean()), "finite": finite[name]}
+        if layer_max.get(name) is not None:
+            entry["max_abs_per_layer"] = [float(x) for x in layer_max[name]]
+        entry["failures"] = _failures(name, entry, thresholds)
+        report["outputs"][name] = entry
+        report["pass"] &= not entry["failures"]
+    report["thresholds"] = thresholds
+    return report
+
+
+def _failures(name: str, entry: dict, th: dict) -> list[str]:
+    """Human-readable reasons an output failed, empty when it passed."""
+    out = []
+    if not entry["finite"]:
+        out.append(f"{name}: non-finite values (fp16 overflow?); export with --precision fp32")
+    atol = th["atol_attentions"] if name == "attentions" else th["atol"]
+    if atol is not None and entry["max_abs"] > atol:
+        out.append(f"{name}: max abs diff {entry['max_abs']:.3g} > {atol:g}")
+    if th["min_cos"] is not None and entry["min_cos"] < th["min_cos"]:
+        out.append(f"{name}: min cosine {entry['min_cos']:.7f} < {th['min_cos']}")
+    if th["mean_cos"] is not None and entry["mean_cos"] < th["mean_cos"]:
+        out.append(f"{name}: mean cosine {entry['mean_cos']:.5f} < {th['mean_cos']}")
+    return out
