@@ -1,0 +1,1 @@
+"""Speed and parity benchmarks for embedding-engine."""

@@ -1,0 +1,4 @@
+"""`python -m engine` runs the CLI."""
+from .cli import main
+
+main()
