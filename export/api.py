@@ -24,15 +24,35 @@ _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet")
 
 
 def export_model(options: ExportOptions, log=print) -> dict:
-    """Export, fuse, lower, validate; return the manifest. Raises ParityError after writing an invalid manifest."""
+    """Export, fuse, lower, validate; return the manifest. Raises ParityError after writing an invalid manifest.
+
+    PyTorch runs single-threaded for the duration (restored afterwards), as do the validation sessions: the reference
+    passes are one text at a time, parity numbers then do not depend on the machine's core count, and on a shared
+    machine OpenMP's spinning threads made a MiniLM export 2-3x slower.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _export(options, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _export(options: ExportOptions, log) -> dict:
+    """export_model's body."""
     started = time.time()
     out_dir = Path(options.out_dir)
     _check_out_dir(out_dir, options.overwrite)
     src = resolve_source(options.model, options.revision)
-    model = load_model(src, options.trust_remote_code)
+    model, missing = load_model(src, options.trust_remote_code)
     tokenizer = load_tokenizer(src, options.trust_remote_code)
     cfg = model.config
     resolved = resolve_options(options, src, cfg, tokenizer)
+    if resolved.pooling == "pooler" and (getattr(model, "pooler", None) is None or any(k.startswith("pooler.") for k in missing)):
+        raise OptionError(f"pooling 'pooler' needs trained pooler weights (pooler.dense.*), which {src.path} lacks; "
+                          "transformers would initialise them at random. Choose cls or mean")
     input_names = [n for n in tokenizer.model_input_names if n in inspect.signature(model.forward).parameters]
     if "input_ids" not in input_names or "attention_mask" not in input_names:
         input_names = ["input_ids", "attention_mask"] + [n for n in input_names if n not in ("input_ids", "attention_mask")]
@@ -101,7 +121,7 @@ def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) ->
         raise OptionError(f"precision {options.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
     if pooling == "pooler" and src.model_type not in POOLER_ARCHITECTURES:
         raise OptionError(f"pooling 'pooler' needs a pooler layer, which {src.model_type} has not; choose cls or mean")
-    if not 1 <= options.last_k <= cfg.num_hidden_layers + 1:
+    if options.last_k < 1 or (pooling.startswith("last-k") and options.last_k > cfg.num_hidden_layers + 1):
         raise OptionError(f"--last-k {options.last_k} is out of range; the model has {cfg.num_hidden_layers + 1} hidden states (1..{cfg.num_hidden_layers + 1})")
     limit = cfg.max_position_embeddings - (cfg.pad_token_id + 1 if src.model_type in _OFFSET_POSITIONS else 0)
     if 0 < getattr(tokenizer, "model_max_length", 0) < 100_000:

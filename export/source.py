@@ -19,6 +19,9 @@ _ST_POOLING_FLAGS = {
     "pooling_mode_mean_sqrt_len_tokens": None,
     "pooling_mode_lasttoken": None,
 }
+# sentence-transformers >= 5 writes one 'pooling_mode' name instead of the flags above.
+_ST_MODE_NAMES = {"cls": "cls_token", "mean": "mean_tokens", "max": "max_tokens", "weightedmean": "weightedmean_tokens",
+                  "mean_sqrt_len_tokens": "mean_sqrt_len_tokens", "lasttoken": "lasttoken"}
 
 
 @dataclass(frozen=True)
@@ -133,29 +136,48 @@ def read_st_metadata(path: Path) -> STMetadata:
 
 
 def _read_pooling(config_file: Path) -> str | None:
-    """Map the sentence-transformers pooling flags to one of our pooling modes."""
+    """Map the sentence-transformers pooling config (legacy pooling_mode_* flags or, since v5, 'pooling_mode') to our mode."""
     if not config_file.is_file():
         return None
     cfg = json.loads(config_file.read_text())
-    chosen = [flag for flag in _ST_POOLING_FLAGS if cfg.get(flag)]
-    if len(chosen) != 1 or _ST_POOLING_FLAGS[chosen[0]] is None:
+    if "pooling_mode" in cfg:
+        mode = cfg["pooling_mode"]
+        modes = [mode] if isinstance(mode, str) else list(mode or [])
+        chosen = [f"pooling_mode_{_ST_MODE_NAMES.get(m, m)}" for m in modes]
+    else:
+        chosen = [flag for flag in _ST_POOLING_FLAGS if cfg.get(flag)]
+    if len(chosen) != 1 or _ST_POOLING_FLAGS.get(chosen[0]) is None:
         raise UnsupportedArchitectureError(
-            f"{config_file}: pooling {chosen or 'none'} is not supported from metadata; pass --pooling explicitly"
+            f"{config_file}: pooling {chosen or 'none'} is not supported from metadata (supported: cls, mean, max, weightedmean); "
+            "pass --pooling explicitly"
         )
     return _ST_POOLING_FLAGS[chosen[0]]
 
 
 def load_model(src: ModelSource, trust_remote_code: bool = False):
-    """Load the encoder in fp32 eval mode with eager attention, so attentions can be returned."""
+    """Load the encoder in fp32 eval mode with eager attention, so attentions can be returned.
+
+    Returns (model, missing): missing names the checkpoint weights transformers had to initialise at random. Missing
+    encoder weights are refused here; a missing pooler only matters for pooling 'pooler' (checked by the caller).
+    """
     from transformers import AutoModel
 
     try:
-        model = AutoModel.from_pretrained(
-            src.path, attn_implementation="eager", trust_remote_code=trust_remote_code, dtype="float32"
+        model, info = AutoModel.from_pretrained(
+            src.path, attn_implementation="eager", trust_remote_code=trust_remote_code, dtype="float32",
+            output_loading_info=True,
         )
     except Exception as err:
         raise ModelSourceError(f"cannot load the model in {src.path}: {err}") from err
-    return model.eval()
+    missing = sorted(info.get("missing_keys") or ())
+    encoder_missing = [k for k in missing if not k.startswith("pooler.")]
+    if encoder_missing:
+        shown = ", ".join(encoder_missing[:5]) + (f" and {len(encoder_missing) - 5} more" if len(encoder_missing) > 5 else "")
+        raise ModelSourceError(
+            f"{src.path}: the checkpoint lacks {len(encoder_missing)} encoder weights ({shown}); they would be random. "
+            "Pass a folder whose weights match its config.json"
+        )
+    return model.eval(), missing
 
 
 def load_tokenizer(src: ModelSource, trust_remote_code: bool = False):

@@ -29,10 +29,14 @@ def thresholds_for(precision: str, atol: float | None = None, min_cos: float | N
 
 
 def tokenize_validation(tokenizer, max_length: int, texts=VALIDATION_TEXTS) -> list[dict[str, np.ndarray]]:
-    """Token ids per text, truncated to max_length and not padded."""
+    """Token ids per text, truncated to max_length and not padded, plus a 1-token item (the first text's first token).
+
+    With the texts' own lengths this spans every sequence length class from 1 token to exactly max_length.
+    """
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)
     n = len(texts)
-    return [{k: np.asarray(enc[k][i], dtype=np.int64) for k in enc.keys()} for i in range(n)]
+    items = [{k: np.asarray(enc[k][i], dtype=np.int64) for k in enc.keys()} for i in range(n)]
+    return [{k: v[:1] for k, v in items[0].items()}] + items
 
 
 def pad_batch(items: list[dict[str, np.ndarray]], input_names: list[str], pad_id: int) -> dict[str, np.ndarray]:
@@ -87,7 +91,9 @@ def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[st
 
     items = tokenize_validation(tokenizer, max_length)
     refs = _reference(head, items, input_names, output_names)
-    sess = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1  # machine-independent numbers; see export_model
+    sess = ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
     diffs = {n: [] for n in output_names}
     cos = {n: [] for n in output_names}
     layer_max = {n: None for n in ("hidden_states", "attentions") if n in output_names}
