@@ -154,13 +154,14 @@ class Embedder:
         tokens = np.fromiter((len(x) - specials for x in ids), dtype=np.int64, count=len(ids))
         return ChunkEmbeddings(embeddings=emb, text_index=owner, tokens=np.maximum(tokens, 1))
 
-    def inspect(self, texts: list[str]):
+    def inspect(self, texts: str | list[str]):
         """Hidden states and attentions per text from the introspection graph (see engine.inspection)."""
         from .inspection import run_inspection
 
         if self._inspect_session is None:
             self._inspect_session = open_session(self.model_dir / "inspect.onnx", self.device, self.config.threads)
-        return run_inspection(self._inspect_session, self.tokenizer, list(texts), self.manifest["inputs"],
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return run_inspection(self._inspect_session, self.tokenizer, texts, self.manifest["inputs"],
                               self.manifest["pad_token_id"], self.max_length)
 
     def _run(self, windows, n: int, batch_size: int | None, progress: bool) -> NDArray[np.float32]:

@@ -141,6 +141,7 @@ _TEMPLATE = r"""<!doctype html>
     var size = t * cell, W = margin + size + 2, H = margin + size + 2, dpr = window.devicePixelRatio || 1;
     canvas.width = W * dpr; canvas.height = H * dpr;
     canvas.style.width = W + "px"; canvas.style.height = H + "px";
+    canvas.setAttribute("data-margin", margin); canvas.setAttribute("data-cell", cell);
     var hover = null;
 
     function draw() {
