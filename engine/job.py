@@ -1,0 +1,51 @@
+"""EmbedJob: the one frozen description of an `engine embed` run; CLI options map 1:1 to its fields."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from export import OptionError
+
+from .config import EmbedderConfig
+from .readers import BAD_ROW_POLICIES
+
+DTYPES = ("float32", "float16", "int8", "binary")
+DEFAULT_ROWS_PER_PART = 100_000
+DEFAULT_WINDOW_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class EmbedJob:
+    """What to embed, where to write it, and with which Embedder."""
+
+    input: str
+    output: str
+    text_column: str = "text"
+    id_column: str | None = None  # None: the row number across the whole input
+    keep_columns: tuple[str, ...] = ()
+    dtype: str = "float32"
+    on_bad_row: str = "error"
+    allow_duplicate_ids: bool = False
+    overwrite: bool = False
+    quiet: bool = False
+    rows_per_part: int = DEFAULT_ROWS_PER_PART  # rows of input per output part: the unit of resume
+    window_rows: int = DEFAULT_WINDOW_ROWS  # rows handed to Embedder.encode at once (sorted by length inside)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise OptionError(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if self.on_bad_row not in BAD_ROW_POLICIES:
+            raise OptionError(f"on_bad_row {self.on_bad_row!r} is not one of {', '.join(BAD_ROW_POLICIES)}")
+        if self.rows_per_part < 1 or self.window_rows < 1:
+            raise OptionError("rows_per_part and window_rows must be positive")
+        if self.text_column in self.keep_columns:
+            raise OptionError(f"--keep-columns names the text column {self.text_column!r}; the output holds ids, kept columns and embeddings only")
+        if "embedding" in self.keep_columns or "id" in self.keep_columns:
+            raise OptionError("--keep-columns cannot name 'embedding' or 'id': the output already has those columns")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (for the ledger and _SUCCESS)."""
+        d = dataclasses.asdict(self)
+        d["keep_columns"] = list(self.keep_columns)
+        return d
