@@ -133,7 +133,7 @@ _TEMPLATE = r"""<!doctype html>
     div.appendChild(h);
     var canvas = document.createElement("canvas");
     var ctx = canvas.getContext("2d");
-    var font = Math.max(8, Math.min(12, cell + 1)) + "px system-ui, sans-serif";
+    var font = Math.max(8, Math.min(11, cell)) + "px system-ui, sans-serif";
     ctx.font = font;
     var labelW = 0;
     tokens.forEach(function (s) { labelW = Math.max(labelW, ctx.measureText(s).width); });
