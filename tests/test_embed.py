@@ -259,3 +259,15 @@ def test_usage_errors_exit_2(tmp_path, minilm_export, texts):
     r = run([tmp_path / "missing.jsonl", tmp_path / "o", "--model", minilm_export])
     assert r.exit_code == 2 and "does not exist" in r.output
     assert run([src]).exit_code == 2
+
+
+def test_lancedb_reads_the_output_when_installed(tmp_path, minilm_export, texts, reference):
+    lancedb = pytest.importorskip("lancedb")
+    import pyarrow.dataset as ds
+
+    src = write_corpus(tmp_path / "in.jsonl", "jsonl", texts)
+    out = tmp_path / "out"
+    assert run([src, out, "--model", minilm_export, "--rows-per-part", 10]).exit_code == 0
+    table = lancedb.connect(tmp_path / "lance").create_table("docs", data=ds.dataset(out, format="parquet"))
+    hits = table.search(reference[5]).metric("cosine").limit(1).to_list()
+    assert hits[0]["id"] == 5
