@@ -7,9 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from export import ExportOptions, __version__ as exporter_version, export_model, read_manifest
+from export import ExportOptions, __version__ as exporter_version, read_manifest
 from export.manifest import MANIFEST
-from export.source import resolve_source
 
 from .config import EmbedderConfig
 from .errors import ModelFolderError
@@ -44,6 +43,9 @@ def resolve_export(cfg: EmbedderConfig, log=lambda _m: None) -> Path:
     path = Path(model).expanduser()
     if path.is_dir() and is_export_folder(path):
         return path
+    from export import export_model  # torch is imported only when a model folder must be exported
+    from export.source import resolve_source
+
     src = resolve_source(model)
     precision = cfg.precision or "fp32"
     key_fields = {"content_hash": src.content_hash, "pooling": cfg.pooling, "normalize": cfg.normalize,

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from export import POOLING_MODES, PRECISIONS, ExportOptions, ParityError, export_model
+from export import POOLING_MODES, PRECISIONS, ExportOptions, ParityError
 
 from ..cli import user_errors
 
@@ -28,6 +28,8 @@ from ..cli import user_errors
 @user_errors
 def export(**kwargs) -> None:
     """Export MODEL (folder or hub id) to validated ONNX graphs in OUT_DIR."""
+    from export import export_model  # imports torch; keep `engine --help` and `engine embed` light
+
     options = ExportOptions(**kwargs)
     try:
         manifest = export_model(options, log=lambda m: click.echo(m, err=True))
