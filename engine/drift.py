@@ -101,10 +101,7 @@ def write_csv(drift: Drift, out_dir: Path) -> list[Path]:
 
 def violin_pngs(drift: Drift, out_dir: Path, model_name: str = "") -> list[Path]:
     """The two violin plots: cosine to layer 0, and cosine to the previous layer, one violin per layer."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend switch, nothing left open
 
     out_dir = Path(out_dir)
     layers = np.arange(1, drift.num_layers + 1)
@@ -113,7 +110,8 @@ def violin_pngs(drift: Drift, out_dir: Path, model_name: str = "") -> list[Path]
         ("drift_to_layer0.png", drift.to_layer0, "cosine(mean-pooled layer l, layer 0)"),
         ("drift_to_previous.png", drift.to_previous, "cosine(mean-pooled layer l, layer l-1)"),
     ):
-        fig, ax = plt.subplots(figsize=(1.2 * drift.num_layers + 3, 4.2), dpi=110)
+        fig = Figure(figsize=(1.2 * drift.num_layers + 3, 4.2), dpi=110)
+        ax = fig.subplots()
         parts = ax.violinplot([data[:, l] for l in range(drift.num_layers)], positions=layers, showmeans=True,
                               showextrema=True, widths=0.8)
         for body in parts["bodies"]:
@@ -128,7 +126,6 @@ def violin_pngs(drift: Drift, out_dir: Path, model_name: str = "") -> list[Path]
         fig.tight_layout()
         path = out_dir / name
         fig.savefig(path)
-        plt.close(fig)
         paths.append(path)
     return paths
 

@@ -1,4 +1,4 @@
-"""Attention heatmaps as a PNG: for one text and layer, a grid of every selected head, tokens on both axes."""
+"""Attention heatmaps as a PNG (matplotlib, Agg): for one text and layer, a grid of every selected head, tokens on both axes."""
 from __future__ import annotations
 
 import math
@@ -19,10 +19,7 @@ def heatmap_png(tokens: Sequence[str], attentions: NDArray, layer: int, path: Pa
 
     attentions: one text's (L, heads, t, t). Every panel shares the 0..1 colour scale so heads compare directly.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend switch, nothing left open
 
     attentions = np.asarray(attentions)
     n_layers, n_heads, t, _ = attentions.shape
@@ -32,7 +29,8 @@ def heatmap_png(tokens: Sequence[str], attentions: NDArray, layer: int, path: Pa
     cols = min(len(heads), 4)
     rows = math.ceil(len(heads) / cols)
     side = min(4.2, max(2.6, 0.17 * t + 1.2))
-    fig, axes = plt.subplots(rows, cols, figsize=(side * cols + 1.2, side * rows + 0.8), dpi=100, squeeze=False)
+    fig = Figure(figsize=(side * cols + 1.2, side * rows + 0.8), dpi=100)
+    axes = fig.subplots(rows, cols, squeeze=False)
     step = max(1, math.ceil(t / MAX_LABELS))
     ticks = np.arange(0, t, step)
     labels = [tokens[i] for i in ticks]
@@ -53,5 +51,4 @@ def heatmap_png(tokens: Sequence[str], attentions: NDArray, layer: int, path: Pa
     cax = fig.add_axes((0.955, 0.3, 0.012, 0.4))
     fig.colorbar(image, cax=cax).ax.tick_params(labelsize=7)
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
