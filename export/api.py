@@ -11,13 +11,13 @@ from pathlib import Path
 from . import __version__
 from .errors import OptionError, OutputExistsError, ParityError
 from .fusion import attention_fused, fuse_graph
-from .graphs import EMBED_OUTPUTS, INSPECT_OUTPUTS, TWO_GB, export_graph
+from .graphs import EMBED_OUTPUTS, INSPECT_OUTPUTS, TWO_GB, export_graph, place_graph
 from .heads import EmbedHead, InspectHead
 from .manifest import FORMAT_VERSION, MANIFEST, sha256_file, write_json_atomic
 from .options import POOLING_MODES, PRECISIONS, ExportOptions, ResolvedOptions
 from .precision import to_fp16, to_int8
 from .source import POOLER_ARCHITECTURES, ModelSource, load_model, load_tokenizer, resolve_source
-from .validate import thresholds_for, validate_graph
+from .validate import gpu_visible, thresholds_for, validate_graph
 
 # Architectures whose position ids start after the padding index, so max positions shrink by pad_id + 1.
 _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet")
@@ -65,19 +65,28 @@ def _export(options: ExportOptions, log) -> dict:
     try:
         embed_outputs = list(EMBED_OUTPUTS[: 2 if resolved.token_embeddings else 1])
         embed_head = EmbedHead(model, input_names, resolved.pooling, resolved.normalize, resolved.last_k, resolved.token_embeddings)
+        # Intermediates (traced, fused graphs and any weight files their writers put beside them) live in scratch/.
+        scratch = {name: work / ".scratch" / name for name in ("raw", "fused", "inspect")}
+        for folder in scratch.values():
+            folder.mkdir(parents=True)
         log(f"exporting embed graph ({resolved.pooling}, normalize={resolved.normalize}, {resolved.precision})")
-        export_graph(embed_head, input_names, embed_outputs, work / "embed.raw.onnx", options.opset)
-        fused = fuse_graph(work / "embed.raw.onnx", work / "embed.fused.onnx", cfg.num_attention_heads, cfg.hidden_size, large)
-        _lower(work, resolved.precision, large)
+        export_graph(embed_head, input_names, embed_outputs, scratch["raw"] / "embed.onnx", options.opset, large)
+        fused_path = scratch["fused"] / "embed.onnx"
+        fused = fuse_graph(scratch["raw"] / "embed.onnx", fused_path, cfg.num_attention_heads, cfg.hidden_size, large)
+        _lower(fused_path, work / "embed.onnx", resolved.precision, large)
         log("exporting inspect graph (hidden states, attentions)")
         inspect_head = InspectHead(model, input_names)
-        export_graph(inspect_head, input_names, list(INSPECT_OUTPUTS), work / "inspect.onnx", options.opset)
+        export_graph(inspect_head, input_names, list(INSPECT_OUTPUTS), scratch["inspect"] / "inspect.onnx", options.opset, large)
+        place_graph(scratch["inspect"] / "inspect.onnx", work / "inspect.onnx", large)
+        shutil.rmtree(work / ".scratch")
         tokenizer.save_pretrained(str(work))
 
         log("validating against PyTorch fp32")
+        on_gpu = resolved.precision == "fp16" and gpu_visible()
         parity = {
             "embed": validate_graph(embed_head, work / "embed.onnx", tokenizer, input_names, embed_outputs,
-                                    resolved.max_length, thresholds_for(resolved.precision, options.atol, options.min_cos)),
+                                    resolved.max_length, thresholds_for(resolved.precision, options.atol, options.min_cos),
+                                    cuda=on_gpu),
             "inspect": validate_graph(inspect_head, work / "inspect.onnx", tokenizer, input_names, list(INSPECT_OUTPUTS),
                                       resolved.max_length, thresholds_for("fp32", options.atol, options.min_cos)),
         }
@@ -85,6 +94,9 @@ def _export(options: ExportOptions, log) -> dict:
         if not attention_fused(fused, cfg.num_hidden_layers):
             notes.append(f"attention did not fuse for {src.model_type}: {fused.get('Attention', 0)} fused Attention ops for "
                          f"{cfg.num_hidden_layers} layers; the graph runs unfused attention (correct, slower)")
+        if resolved.precision == "fp16" and parity["embed"]["provider"] != "CUDAExecutionProvider":
+            notes.append("fp16 embed graph validated on CPU (no usable CUDA GPU here); onnxruntime's CPU provider runs "
+                         "some fp16 ops in fp32, so re-export on a CUDA machine to measure fp16 numerics as served")
         valid = parity["embed"]["pass"] and parity["inspect"]["pass"]
         manifest = _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work)
         manifest["export_seconds"] = round(time.time() - started, 2)
@@ -135,17 +147,14 @@ def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) ->
                            defaults_from="sentence-transformers" if st.pooling else "architecture")
 
 
-def _lower(work: Path, precision: str, large: bool) -> None:
-    """Turn the fused fp32 graph into embed.onnx at the requested precision and drop intermediates."""
-    fused = work / "embed.fused.onnx"
+def _lower(fused: Path, dst: Path, precision: str, large: bool) -> None:
+    """Write the fused fp32 graph to dst at the requested precision (weights in dst.name + '.data' when large)."""
     if precision == "fp32":
-        os.replace(fused, work / "embed.onnx")
+        place_graph(fused, dst, large)
     elif precision == "fp16":
-        to_fp16(fused, work / "embed.onnx", large)
+        to_fp16(fused, dst, large)
     else:
-        to_int8(fused, work / "embed.onnx", large)
-    for leftover in ("embed.raw.onnx", "embed.fused.onnx"):
-        (work / leftover).unlink(missing_ok=True)
+        to_int8(fused, dst, large)
 
 
 def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work) -> dict:

@@ -1,6 +1,7 @@
 """Compare an exported graph with the PyTorch fp32 module on real text in padded batches, on valid positions."""
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import numpy as np
@@ -84,16 +85,39 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.maximum(den, 1e-300), 1.0).ravel()
 
 
-def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[str], output_names: list[str],
-                   max_length: int, thresholds: dict, batch_sizes=BATCH_SIZES) -> dict:
-    """Return a parity report; report['pass'] says whether every output met its thresholds."""
+def gpu_visible() -> bool:
+    """True when an NVIDIA device node exists and onnxruntime has CUDA (onnxruntime-gpu lists it even without a GPU)."""
     import onnxruntime as ort
 
-    items = tokenize_validation(tokenizer, max_length)
-    refs = _reference(head, items, input_names, output_names)
+    return bool(glob.glob("/dev/nvidia[0-9]*")) and "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def _session(graph: Path, cuda: bool):
+    """A validation session: CUDA when asked and it really loads, else single-threaded CPU."""
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1  # machine-independent numbers; see export_model
-    sess = ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
+    opts.log_severity_level = 3
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(graph), opts, providers=providers)
+    except Exception:  # a CUDA provider that fails to load: validate on CPU, the report says which ran
+        if not cuda:
+            raise
+        return ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
+
+
+def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[str], output_names: list[str],
+                   max_length: int, thresholds: dict, batch_sizes=BATCH_SIZES, cuda: bool = False) -> dict:
+    """Return a parity report; report['pass'] says whether every output met its thresholds.
+
+    cuda runs the graph on the GPU (fp16 graphs are meant for CUDA, where fp16 kernels really compute in fp16);
+    report['provider'] names the provider that ran it.
+    """
+    items = tokenize_validation(tokenizer, max_length)
+    refs = _reference(head, items, input_names, output_names)
+    sess = _session(graph, cuda)
     diffs = {n: [] for n in output_names}
     cos = {n: [] for n in output_names}
     layer_max = {n: None for n in ("hidden_states", "attentions") if n in output_names}
@@ -119,7 +143,7 @@ def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[st
                         per_layer = d.reshape(d.shape[0], -1).max(1)
                         layer_max[name] = per_layer if layer_max[name] is None else np.maximum(layer_max[name], per_layer)
     lengths = [len(it["input_ids"]) for it in items]
-    report = {"graph": graph.name, "texts": len(items), "batch_sizes": list(batch_sizes),
+    report = {"graph": graph.name, "provider": sess.get_providers()[0], "texts": len(items), "batch_sizes": list(batch_sizes),
               "token_lengths": [min(lengths), max(lengths)], "outputs": {}, "pass": True}
     for name in output_names:
         c = np.concatenate(cos[name])
