@@ -39,8 +39,6 @@ class EmbedJob:
             raise OptionError(f"on_bad_row {self.on_bad_row!r} is not one of {', '.join(BAD_ROW_POLICIES)}")
         if self.rows_per_part < 1 or self.window_rows < 1:
             raise OptionError("rows_per_part and window_rows must be positive")
-        if self.text_column in self.keep_columns:
-            raise OptionError(f"--keep-columns names the text column {self.text_column!r}; the output holds ids, kept columns and embeddings only")
         if "embedding" in self.keep_columns or "id" in self.keep_columns:
             raise OptionError("--keep-columns cannot name 'embedding' or 'id': the output already has those columns")
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from export.manifest import manifest_hash
 
+from .cache import resolve_export
 from .embedder import Embedder
 from .errors import InputError, OutputError
 from .idcheck import KeySpill, id_keys
@@ -419,7 +420,9 @@ def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Emb
     out = Path(job.output)
     _prepare_folder(out, files, job.overwrite)
     t = time.perf_counter()
-    embedder = embedder or Embedder.from_config(job.embedder)
+    if embedder is None:
+        resolve_export(job.embedder, log=progress.message)  # a model folder is exported once, into the cache; say so
+        embedder = Embedder.from_config(job.embedder)
     timings["model_load"] = time.perf_counter() - t
     identity = job_identity(job, embedder, files)
     fp = fingerprint(identity)

@@ -111,11 +111,35 @@ def read_file(f: InputFile, text_column: str, id_column: str | None, keep_column
     """Chunks of at most chunk_rows rows from one file; corrupt or unreadable files raise InputError naming the file."""
     reader = {"parquet": _read_parquet, "jsonl": _read_jsonl, "csv": _read_csv, "txt": _read_txt}[f.format]
     try:
-        yield from reader(f, text_column, id_column, keep_columns, chunk_rows)
+        for chunk in reader(f, text_column, id_column, keep_columns, chunk_rows):
+            if text_column in keep_columns:
+                chunk.columns = _with_text(chunk, text_column)
+            yield chunk
     except (InputError, GeneratorExit):
         raise
     except (OSError, EOFError, zlib.error, pa.ArrowException, ValueError) as err:
         raise InputError(f"{f.name}: cannot read this {f.format} file ({type(err).__name__}: {err})") from err
+
+
+def _with_text(chunk: Chunk, text_column: str) -> pa.Table:
+    """The kept text column as strings: the text as read, null where it is not a valid string."""
+    values = [v if isinstance(v, str) and (i not in chunk.bad_utf8) and (v.isascii() or _encodable(v)) else None
+              for i, v in enumerate(chunk.texts)]
+    arr = pa.array(values, type=pa.string())
+    cols = chunk.columns
+    if cols.num_columns == 0:
+        return pa.table({text_column: arr})
+    if text_column in cols.column_names:
+        return cols.set_column(cols.column_names.index(text_column), text_column, arr)
+    return cols.append_column(text_column, arr)
+
+
+def _encodable(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _check_columns(f: InputFile, available: list[str], text_column: str, id_column: str | None,

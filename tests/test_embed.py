@@ -255,7 +255,7 @@ def test_usage_errors_exit_2(tmp_path, minilm_export, texts):
     src = write_corpus(tmp_path / "in.jsonl", "jsonl", texts)
     assert run([src, tmp_path / "o", "--dtype", "float64"]).exit_code == 2
     assert run([src, tmp_path / "o", "--rows-per-part", 0]).exit_code == 2
-    assert run([src, tmp_path / "o", "--keep-columns", "text"]).exit_code == 2
+    assert run([src, tmp_path / "o", "--keep-columns", "embedding"]).exit_code == 2
     r = run([tmp_path / "missing.jsonl", tmp_path / "o", "--model", minilm_export])
     assert r.exit_code == 2 and "does not exist" in r.output
     assert run([src]).exit_code == 2
@@ -271,3 +271,13 @@ def test_lancedb_reads_the_output_when_installed(tmp_path, minilm_export, texts,
     table = lancedb.connect(tmp_path / "lance").create_table("docs", data=ds.dataset(out, format="parquet"))
     hits = table.search(reference[5]).metric("cosine").limit(1).to_list()
     assert hits[0]["id"] == 5
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv", "txt"])
+def test_the_text_column_can_be_kept(fmt, tmp_path, minilm_export, texts):
+    src = write_corpus(tmp_path / f"in.{fmt}", fmt, texts)
+    r = run([src, tmp_path / "out", "--model", minilm_export, "--keep-columns", "text"])
+    assert r.exit_code == 0, r.output
+    table = read_output(tmp_path / "out")
+    assert table.column_names == ["id", "text", "embedding"] and table.schema.field("text").type == pa.string()
+    assert table.column("text").to_pylist() == texts
