@@ -1,0 +1,154 @@
+"""The machine's measured matmul rate and the matmul FLOPs of a BERT-style encoder, to turn tokens/s into utilization.
+
+Utilization = useful FLOPs per second / measured GEMM rate, where useful FLOPs count only the matmuls on real
+(non-pad) tokens at each text's real length. Padding, softmax, layer norms and GELU are not counted: a system that
+pads more or runs slow elementwise code shows a lower utilization.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def sgemm_gflops(n: int = 2048, repeats: int = 10, threads: int | None = None) -> float:
+    """Best-of-repeats fp32 GEMM rate in GFLOP/s: numpy (OpenBLAS) on two n x n matrices.
+
+    threads limits OpenBLAS when threadpoolctl is installed; otherwise numpy uses its default (all cores here).
+    """
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    ctx = _blas_limit(threads)
+    with ctx:
+        a @ b  # warm-up: thread pool start, page faults
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best / 1e9
+
+
+def _blas_limit(threads: int | None):
+    """A context that limits BLAS threads, or a no-op."""
+    import contextlib
+
+    if not threads:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def torch_matmul_tflops(device: str = "cuda", dtype: str = "float16", n: int = 8192, repeats: int = 20) -> float:
+    """Best-of-repeats torch matmul rate in TFLOP/s (fp16 on GPU: the rate the tensor cores really give)."""
+    import torch
+
+    dt = getattr(torch, dtype)
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn((n, n), device=device, dtype=dt, generator=g)
+    b = torch.randn((n, n), device=device, dtype=dt, generator=g)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best / 1e12
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def measure(device: str = "cpu", threads: int | None = None) -> dict:
+    """The machine's reference matmul rates: fp32 sgemm on CPU (always), torch fp16 and fp32 matmul on CUDA."""
+    out = {"sgemm_gflops": round(sgemm_gflops(threads=threads), 1), "sgemm_n": 2048, "sgemm_threads": threads or "numpy default"}
+    if device == "cuda":
+        out["gpu_fp16_tflops"] = round(torch_matmul_tflops("cuda", "float16"), 1)
+        out["gpu_fp32_tflops"] = round(torch_matmul_tflops("cuda", "float32", n=4096), 1)
+        try:
+            import torch
+
+            out["gpu_tf32_enabled"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        except Exception:  # noqa: BLE001 - informational only
+            pass
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# FLOPs of a BERT-style encoder
+
+
+def layer_flops_per_token(hidden: int, intermediate: int) -> int:
+    """Matmul FLOPs per token per layer that do not depend on length: Q, K, V, output projection, two FFN matmuls."""
+    return 2 * (4 * hidden * hidden + 2 * hidden * intermediate)
+
+
+def text_flops(length: int, hidden: int, intermediate: int, layers: int) -> int:
+    """Matmul FLOPs of one text of `length` real tokens: projections + FFN, plus QK^T and AV (2 * 2 * T * H per token)."""
+    return layers * (length * layer_flops_per_token(hidden, intermediate) + 4 * length * length * hidden)
+
+
+def corpus_flops(lengths, cfg: dict) -> float:
+    """Useful matmul FLOPs to encode texts of these real lengths (already truncated to max_length)."""
+    lengths = np.asarray(lengths, dtype=np.float64)
+    h, i, n = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    return float(n * (lengths.sum() * layer_flops_per_token(h, i) + 4.0 * (lengths**2).sum() * h))
+
+
+def flops_per_token(cfg: dict, length: float) -> float:
+    """Matmul FLOPs per token of a text of `length` tokens (what the issue's '~22 MFLOP per token' means)."""
+    return text_flops(int(round(length)), cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]) / max(length, 1)
+
+
+def model_config(folder) -> dict:
+    """hidden / intermediate / layers / heads from a model or export folder's config.json."""
+    import json
+    from pathlib import Path
+
+    cfg = json.loads((Path(folder) / "config.json").read_text())
+    return {k: cfg[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")}
+
+
+def measure_in_subprocess(device: str = "cpu", threads: int | None = None, timeout: float = 300) -> dict:
+    """measure() in a fresh interpreter whose BLAS thread pools are limited to `threads` before numpy loads."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[var] = str(threads)
+    cmd = [sys.executable, "-m", "benchmarks.gemm", "--device", device] + (["--threads", str(threads)] if threads else [])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"GEMM measurement failed: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m benchmarks.gemm [--device cuda] [--threads N]: print the measured rates as one JSON line."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.gemm", description=main.__doc__)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="BLAS threads (set OPENBLAS_NUM_THREADS before starting too)")
+    args = p.parse_args(argv)
+    print(json.dumps(measure(args.device, args.threads)))
+
+
+if __name__ == "__main__":
+    main()
