@@ -142,6 +142,9 @@ def test_dtypes(tmp_path, minilm_export, texts, reference):
     f16, meta = got["float16"]
     assert f16.schema.field("embedding").type == pa.list_(pa.float16(), 384) and meta["dtype"] == "float16"
     np.testing.assert_allclose(embeddings(f16).astype(np.float32), reference, atol=1e-3)
+    duckdb = pytest.importorskip("duckdb")
+    rows = duckdb.connect().sql(f"select embedding from read_parquet('{tmp_path / 'float16'}/*.parquet') order by id").fetchall()
+    np.testing.assert_allclose(np.array([r[0] for r in rows], dtype=np.float32), reference, atol=1e-3)
     i8, meta = got["int8"]
     assert i8.schema.field("embedding").type == pa.list_(pa.int8(), 384)
     ranges = np.array(meta["int8"]["ranges"], dtype=np.float32)
