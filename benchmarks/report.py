@@ -143,7 +143,9 @@ def speed_table(records: list[dict], section: str) -> list[str]:
                f"{r['ratio_vs_baseline']:.2f}x" if r.get("ratio_vs_baseline") else "–",
                _pct(utilization(r, gemm).get("median")), _num(r.get("rss_peak_mb"))]
         if gpu:
-            row.append(f"{_num(r.get('gpu_process_mb'))} / {_num(r.get('gpu_torch_peak_mb'))}")
+            proc = _num(r.get("gpu_process_mb")) if r.get("gpu_process_mb") else (
+                f"+{_num(r['gpu_device_growth_mb'])} (device)" if r.get("gpu_device_growth_mb") else "–")
+            row.append(f"{proc} / {_num(r.get('gpu_torch_peak_mb'))}")
         rows.append(row)
     return _table(header, rows)
 
@@ -211,8 +213,9 @@ def write_report(records: list[dict], out: Path) -> Path:
         "- **median (min–max)** over the repeats. Systems run round-robin, one after another, never at the same time; "
         "each round starts with a different system; the first round warms every system up on its own texts first (not timed).",
         "- **peak RSS**: each system runs in its own process (multiprocessing spawn), so its peak resident memory (VmHWM) is "
-        "its own: interpreter, libraries, model and working memory" + (" ; GPU memory is nvidia-smi's per-process figure "
-        "(context + allocator pools) and, for torch, `torch.cuda.max_memory_allocated`." if gpu else "."),
+        "its own: interpreter, libraries, model and working memory" + ("; GPU memory is nvidia-smi's per-process figure "
+        "(context + allocator pools; where nvidia-smi cannot see processes, the growth of device memory in use since the "
+        "process started, marked '(device)') and, for torch, `torch.cuda.max_memory_allocated`." if gpu else "."),
         "- **1 in k**: the slow PyTorch references run on an evenly spaced subset of the same shuffled corpus (same "
         "length distribution) to keep `make bench` within 15 minutes; their per-second rates are comparable, their totals are not.",
         f"- **x baseline**: median real tokens/s over the baseline's median ({'torch fp16 SDPA, length-sorted batches' if gpu else 'sentence-transformers'}).",
@@ -228,7 +231,7 @@ def write_report(records: list[dict], out: Path) -> Path:
         rates.append(f"GPU fp16 matmul {_num(gemm['gpu_fp16_tflops'], 1)} TFLOP/s, fp32 {_num(gemm.get('gpu_fp32_tflops'), 1)} TFLOP/s "
                      f"(TF32 {'on' if gemm.get('gpu_tf32_enabled') else 'off'})")
     samples = _of(records, "gemm_sample")
-    L.append("Measured matmul rate (best of the measurements at the start and the end of the run; other load only lowers it): "
+    L.append("Measured matmul rate (the best of measurements at the start, after each section and at the end; other load only lowers it): "
              + "; ".join(rates) + "." + (" Samples: " + ", ".join(f"{s['when']} {_num(s.get('sgemm_gflops'), 1)}" for s in samples) + " GFLOP/s." if samples else ""))
     L.append("")
     L.append("Versions: " + ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items()) + ".")
@@ -247,7 +250,7 @@ def write_report(records: list[dict], out: Path) -> Path:
         L += ["## Corpora", "", "Real text from this Python's own documentation (pydoc topics and stdlib docstrings, PSF "
               "license), built by `benchmarks/corpus.py` (`python -m benchmarks.corpus --stats`). Token counts use the bundled "
               "tokenizer, untruncated. short: <= 32 tokens; medium: 33–255; long: >= 256 (consecutive paragraphs of one "
-              "pydoc topic); mixed / retrieval / scaling: all paragraphs in a fixed shuffled order.", ""]
+              "pydoc topic); mixed: pydoc paragraphs then stdlib docstring paragraphs; retrieval / scaling: stdlib docstring paragraphs only; all in a fixed shuffled order.", ""]
         L += _table(["corpus", "texts", "tokens", "mean", "p5", "p50", "p95", "max", "sha256[:16]"],
                     [[c["name"], f"{c['texts']:,}", f"{c['tokens']:,}", c["mean_tokens"], c.get("p5"), c.get("p50"), c.get("p95"),
                       c.get("p100"), f"`{c['sha256_16']}`"] for c in corp.values()])

