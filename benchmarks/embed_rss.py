@@ -6,7 +6,7 @@
 RSS: 1M rows of all-MiniLM-L6-v2 would take hours on a small CPU, so this part uses a TINY RANDOM BERT (1 layer,
 hidden 32, max_length 32, the MiniLM tokenizer) exported by `engine export`: the pipeline (read, validate, tokenize, batch, write,
 ledger) is the same; only the model is cheap. Texts are the real pydoc paragraphs, cycled with the row number appended
-so no two are equal. Each run is a fresh `python -m engine embed` subprocess; its peak RSS is ru_maxrss from wait4.
+so no two are equal. Each run is a fresh `python -m engine embed` subprocess; its peak RSS is its own VmHWM, read at exit.
 
 Throughput: the real all-MiniLM-L6-v2 export on real paragraphs, one warm Embedder, interleaved runs of
 (a) Embedder.encode(texts) on the texts in memory and (b) run_embed_job on the same texts in a jsonl file (scan, read,
@@ -67,11 +67,27 @@ def write_corpus(path: Path, rows: int) -> Path:
     return path
 
 
-def run_measured(cmd: list[str]) -> tuple[float, int, int, list[tuple[float, int]]]:
-    """Run cmd; (wall seconds, peak RSS in MiB via wait4, exit code, [(seconds, VmRSS MiB)] sampled every 0.5 s)."""
+# Runs `python -m engine ARGS` and, at exit, writes the process's own VmHWM (peak RSS) to $EMBED_RSS_HWM. Not
+# ru_maxrss from wait4: Linux keeps maxrss across fork + exec, so a child forked from this (large) benchmark process
+# would report this process's size.
+_WRAPPER = """
+import atexit, os, runpy, sys
+def _hwm():
+    line = next(x for x in open('/proc/self/status') if x.startswith('VmHWM:'))
+    open(os.environ['EMBED_RSS_HWM'], 'w').write(line.split()[1])
+atexit.register(_hwm)
+sys.argv = ['engine'] + sys.argv[1:]
+runpy.run_module('engine', run_name='__main__')
+"""
+
+
+def run_measured(args: list[str]) -> tuple[float, int, int, list[tuple[float, int]]]:
+    """Run `python -m engine ARGS`; (wall seconds, peak RSS MiB, exit code, [(seconds, VmRSS MiB)] every 0.5 s)."""
     started = time.perf_counter()
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=log, stderr=subprocess.STDOUT)
+    hwm_file = Path(tempfile.mkstemp(prefix="embed-rss-hwm-")[1])
+    env = dict(os.environ, PYTHONPATH=str(ROOT), EMBED_RSS_HWM=str(hwm_file))
+    proc = subprocess.Popen([sys.executable, "-c", _WRAPPER, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     samples = []
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -88,7 +104,9 @@ def run_measured(cmd: list[str]) -> tuple[float, int, int, list[tuple[float, int
     if proc.returncode != 0:
         log.seek(0)
         sys.stdout.write(log.read().decode(errors="replace"))
-    return wall, usage.ru_maxrss // 1024, proc.returncode, samples
+    peak = int(hwm_file.read_text() or 0) // 1024
+    hwm_file.unlink()
+    return wall, peak, proc.returncode, samples
 
 
 def rss_benchmark(work: Path, sizes: tuple[int, ...]) -> list[dict]:
@@ -99,8 +117,8 @@ def rss_benchmark(work: Path, sizes: tuple[int, ...]) -> list[dict]:
     for n in sizes:
         src = write_corpus(work / f"rows-{n}.parquet", n)
         out = work / f"out-{n}"
-        wall, rss, code, samples = run_measured([sys.executable, "-m", "engine", "embed", str(src), str(out), "--model", str(model),
-                                        "--device", "cpu", "--quiet", "--overwrite"])
+        wall, rss, code, samples = run_measured(["embed", str(src), str(out), "--model", str(model), "--device", "cpu",
+                                                 "--quiet", "--overwrite"])
         success = json.loads((out / "_SUCCESS").read_text()) if code == 0 else {}
         row = {"rows": n, "peak_rss_mib": rss, "wall_s": round(wall, 1), "rows_per_s": round(n / wall),
                "parts": success.get("parts"), "input_mib": round(src.stat().st_size / 2**20, 1),

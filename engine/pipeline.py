@@ -154,6 +154,7 @@ def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progre
                                  f"and cannot be reconciled ({err})") from None
             if spill is not None:
                 spill.add(id_keys(chunk.columns.column(job.id_column).combine_chunks()))
+            progress.scanning(total)
         if spill is not None:
             candidates = spill.duplicates()
             if len(candidates):
@@ -416,8 +417,14 @@ def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Emb
     started = time.perf_counter()
     progress = progress or Progress.for_job(job.quiet)
     timings: dict[str, float] = {}
-    files = list_inputs(job.input)
     out = Path(job.output)
+    files = list_inputs(job.input)
+    if not Path(job.input).is_file():
+        # An OUTPUT inside an input folder (or glob): its own parts are never input (the input would grow every run).
+        outside = [f for f in files if out.resolve() not in f.path.resolve().parents]
+        if not outside:
+            raise OutputError(f"the input {job.input} lies inside OUTPUT {out}; choose an output folder outside the input")
+        files = outside
     _prepare_folder(out, files, job.overwrite)
     t = time.perf_counter()
     if embedder is None:

@@ -86,6 +86,18 @@ class Progress:
         self.stream.write(text + "\n")
         self.stream.flush()
 
+    def scanning(self, rows: int) -> None:
+        """During the scan (rows read so far): a live count on a terminal, a line per interval otherwise."""
+        now = time.perf_counter()
+        if self.mode == "quiet" or now - self._last < self.interval:
+            return
+        self._last = now
+        if self.mode == "bar":
+            self.stream.write(f"\r\033[Kscanning: {rows:,} rows read")
+        else:
+            self.stream.write(f"scanning: {rows:,} rows read\n")
+        self.stream.flush()
+
     def start(self, total_rows: int, done_rows: int) -> None:
         self.total, self.done, self._start_done = total_rows, done_rows, done_rows
         self._started = time.perf_counter()

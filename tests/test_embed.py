@@ -284,3 +284,13 @@ def test_the_text_column_can_be_kept(fmt, tmp_path, minilm_export, texts):
     table = read_output(tmp_path / "out")
     assert table.column_names == ["id", "text", "embedding"] and table.schema.field("text").type == pa.string()
     assert table.column("text").to_pylist() == texts
+
+
+def test_output_inside_an_input_folder_is_not_read_as_input(tmp_path, minilm_export, texts):
+    src = tmp_path / "data"
+    write_corpus(src / "a.jsonl", "jsonl", texts)
+    out = src / "embedded"
+    assert run([src, out, "--model", minilm_export, "--rows-per-part", 10]).exit_code == 0
+    r = run([src, out, "--model", minilm_export, "--rows-per-part", 10])  # the parts are not new input files
+    assert r.exit_code == 0 and "already complete" in r.stdout
+    assert read_output(out).num_rows == N
