@@ -33,13 +33,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def tiny_bert_export(work: Path) -> Path:
     """A random 1-layer BERT (hidden 32, 32 tokens) with the bundled MiniLM tokenizer, exported to an export folder."""
+    from export import ExportOptions, export_model
+
+    src = tiny_bert_folder(work / "tiny-bert")
+    out = work / "tiny-bert-export"
+    export_model(ExportOptions(model=str(src), out_dir=str(out), pooling="mean", normalize=True, max_length=32,
+                               overwrite=True), log=lambda _m: None)
+    return out
+
+
+def tiny_bert_folder(src: Path) -> Path:
+    """A random 1-layer BERT (hidden 32) with the bundled MiniLM tokenizer, in Hugging Face layout."""
     import torch
     from transformers import BertConfig, BertModel
 
     from benchmarks.corpus import bundled_model_path
-    from export import ExportOptions, export_model
 
-    src = work / "tiny-bert"
     src.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         if (bundled_model_path() / name).exists():
@@ -48,10 +57,7 @@ def tiny_bert_export(work: Path) -> Path:
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                      max_position_embeddings=512)
     BertModel(cfg, add_pooling_layer=False).save_pretrained(src)
-    out = work / "tiny-bert-export"
-    export_model(ExportOptions(model=str(src), out_dir=str(out), pooling="mean", normalize=True, max_length=32,
-                               overwrite=True), log=lambda _m: None)
-    return out
+    return src
 
 
 def write_corpus(path: Path, rows: int) -> Path:

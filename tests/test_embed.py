@@ -294,3 +294,22 @@ def test_output_inside_an_input_folder_is_not_read_as_input(tmp_path, minilm_exp
     r = run([src, out, "--model", minilm_export, "--rows-per-part", 10])  # the parts are not new input files
     assert r.exit_code == 0 and "already complete" in r.stdout
     assert read_output(out).num_rows == N
+
+
+def test_a_model_folder_is_exported_once_into_the_cache(tmp_path, texts):
+    """--model with a Hugging Face folder: exported on first use (announced), reused after; pooling/normalize apply."""
+    from benchmarks.embed_rss import tiny_bert_folder
+
+    model = tiny_bert_folder(tmp_path / "tiny-bert")
+    src = write_corpus(tmp_path / "in.txt", "txt", texts)
+    opts = ["--model", model, "--cache-dir", tmp_path / "cache", "--pooling", "mean", "--no-normalize", "--max-length", 32]
+    r = run([src, tmp_path / "a", *opts])
+    assert r.exit_code == 0, r.output
+    assert "exporting" in r.stderr and "cache" in r.stderr
+    table = read_output(tmp_path / "a")
+    assert table.schema.field("embedding").type == pa.list_(pa.float32(), 32)
+    meta = json.loads(table.schema.metadata[b"embedding_engine"])
+    assert meta["pooling"] == "mean" and meta["normalize"] is False and meta["max_length"] == 32
+    r = run([src, tmp_path / "b", *opts])
+    assert r.exit_code == 0 and "exporting" not in r.stderr
+    np.testing.assert_array_equal(embeddings(read_output(tmp_path / "b")), embeddings(table))
