@@ -11,7 +11,9 @@ from .readers import BAD_ROW_POLICIES
 
 DTYPES = ("float32", "float16", "int8", "binary")
 DEFAULT_ROWS_PER_PART = 100_000
-DEFAULT_WINDOW_ROWS = 8192
+# Rows per Embedder.encode call: long enough to sort by length, short enough that progress moves (about 10 s of
+# all-MiniLM-L6-v2 on 2 CPU cores per 1,024 rows) and, on CUDA, long enough to amortize a call.
+DEFAULT_WINDOW_ROWS = {"cpu": 1024, "cuda": 8192}
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class EmbedJob:
     overwrite: bool = False
     quiet: bool = False
     rows_per_part: int = DEFAULT_ROWS_PER_PART  # rows of input per output part: the unit of resume
-    window_rows: int = DEFAULT_WINDOW_ROWS  # rows handed to Embedder.encode at once (sorted by length inside)
+    window_rows: int | None = None  # rows per Embedder.encode call (sorted by length inside); None: by device
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
 
     def __post_init__(self) -> None:
@@ -37,7 +39,7 @@ class EmbedJob:
             raise OptionError(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if self.on_bad_row not in BAD_ROW_POLICIES:
             raise OptionError(f"on_bad_row {self.on_bad_row!r} is not one of {', '.join(BAD_ROW_POLICIES)}")
-        if self.rows_per_part < 1 or self.window_rows < 1:
+        if self.rows_per_part < 1 or (self.window_rows is not None and self.window_rows < 1):
             raise OptionError("rows_per_part and window_rows must be positive")
         if "embedding" in self.keep_columns or "id" in self.keep_columns:
             raise OptionError("--keep-columns cannot name 'embedding' or 'id': the output already has those columns")

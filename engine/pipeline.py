@@ -7,6 +7,7 @@ runs in a background thread, writing in another; the main thread only embeds. Me
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import queue
 import shutil
@@ -25,7 +26,7 @@ from .cache import resolve_export
 from .embedder import Embedder
 from .errors import InputError, OutputError
 from .idcheck import KeySpill, id_keys
-from .job import EmbedJob
+from .job import DEFAULT_WINDOW_ROWS, EmbedJob
 from .ledger import LEDGER, LEDGER_VERSION, SUCCESS, Ledger, fingerprint, identity_diff
 from .progress import Progress, Summary
 from .readers import Chunk, InputFile, list_inputs, read_file
@@ -431,6 +432,8 @@ def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Emb
         resolve_export(job.embedder, log=progress.message)  # a model folder is exported once, into the cache; say so
         embedder = Embedder.from_config(job.embedder)
     timings["model_load"] = time.perf_counter() - t
+    if job.window_rows is None:  # not part of the fingerprint: it changes batching, not results
+        job = dataclasses.replace(job, window_rows=DEFAULT_WINDOW_ROWS[embedder.device])
     identity = job_identity(job, embedder, files)
     fp = fingerprint(identity)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from export import POOLING_MODES, PRECISIONS, OptionError
 
 from ..config import DEVICES, LONG_TEXT, EmbedderConfig
 from ..errors import USER_ERRORS
-from ..job import DEFAULT_ROWS_PER_PART, DEFAULT_WINDOW_ROWS, DTYPES, EmbedJob
+from ..job import DEFAULT_ROWS_PER_PART, DTYPES, EmbedJob
 from ..readers import BAD_ROW_POLICIES, InputUsageError
 
 
@@ -29,8 +29,8 @@ def _columns(_ctx, _param, value: str | None) -> tuple[str, ...]:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing (errors still go to stderr).")
 @click.option("--rows-per-part", type=click.IntRange(min=1), default=DEFAULT_ROWS_PER_PART, show_default=True,
               help="Input rows per output part (the unit of resume).")
-@click.option("--window-rows", type=click.IntRange(min=1), default=DEFAULT_WINDOW_ROWS, show_default=True,
-              help="Rows handed to the Embedder at once (length-sorted inside).")
+@click.option("--window-rows", type=click.IntRange(min=1), default=None,
+              help="Rows handed to the Embedder at once (length-sorted inside). Default: 1024 on CPU, 8192 on CUDA.")
 @click.option("--model", default=None, help="Model folder, exported folder or hub id. Default: bundled all-MiniLM-L6-v2.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="Model precision (export folders keep their own).")
