@@ -85,8 +85,12 @@ class PartWriter:
         self.tmp = self.folder / tmp_name(index)
         self.final = self.folder / part_name(index)
         self.rows = 0
+        # Embeddings: no dictionary (random floats only grow a dictionary, and slowly) and, for float32, byte-stream-
+        # split, which lets zstd find the shared exponent bytes (about -19% on all-MiniLM-L6-v2 vectors, and faster).
+        float32 = schema.field("embedding").type.value_type == pa.float32()
         self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd", compression_level=1,
-                                        write_statistics=["id"])
+                                        write_statistics=["id"], use_dictionary=[n for n in schema.names if n != "embedding"],
+                                        use_byte_stream_split=["embedding.list.element"] if float32 else False)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
