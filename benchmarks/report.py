@@ -209,7 +209,8 @@ def write_report(records: list[dict], out: Path) -> Path:
         "token per layer, plus `QK^T` and `AV`, `4*T*H` per token per layer at the text's real length T; padding not counted) "
         "per second, over the machine's measured "
         + ("torch matmul rate at the system's precision (fp16 tensor cores for fp16, fp32 for fp32)." if gpu else
-           "fp32 GEMM rate (numpy/OpenBLAS sgemm, 2048 x 2048, best of 10, same thread count). int8 is measured against the fp32 rate too, so it can pass 100%."),
+           "fp32 GEMM rate: the better of numpy (OpenBLAS) sgemm and onnxruntime's MatMul (MLAS), 2048 x 2048, best of 10, "
+           "same thread count. int8 is measured against the fp32 rate too, so it can pass 100%."),
         "- **median (min–max)** over the repeats. Systems run round-robin, one after another, never at the same time; "
         "each round starts with a different system; the first round warms every system up on its own texts first (not timed).",
         "- **peak RSS**: each system runs in its own process (multiprocessing spawn), so its peak resident memory (VmHWM) is "
@@ -226,13 +227,14 @@ def write_report(records: list[dict], out: Path) -> Path:
     L.append("")
 
     L += ["## Machine", ""]
-    rates = [f"fp32 sgemm {_num(gemm.get('sgemm_gflops'), 1)} GFLOP/s ({gemm.get('sgemm_threads')} threads)"]
+    rates = [f"fp32 {_num(gemm.get('fp32_gflops') or gemm.get('sgemm_gflops'), 1)} GFLOP/s ({gemm.get('sgemm_threads')} threads; "
+             f"numpy/OpenBLAS sgemm {_num(gemm.get('sgemm_gflops'), 1)}, onnxruntime/MLAS MatMul {_num(gemm.get('ort_sgemm_gflops'), 1)})"]
     if gemm.get("gpu_fp16_tflops"):
         rates.append(f"GPU fp16 matmul {_num(gemm['gpu_fp16_tflops'], 1)} TFLOP/s, fp32 {_num(gemm.get('gpu_fp32_tflops'), 1)} TFLOP/s "
                      f"(TF32 {'on' if gemm.get('gpu_tf32_enabled') else 'off'})")
     samples = _of(records, "gemm_sample")
     L.append("Measured matmul rate (the best of measurements at the start, after each section and at the end; other load only lowers it): "
-             + "; ".join(rates) + "." + (" Samples: " + ", ".join(f"{s['when']} {_num(s.get('sgemm_gflops'), 1)}" for s in samples) + " GFLOP/s." if samples else ""))
+             + "; ".join(rates) + "." + (" Samples (OpenBLAS / MLAS): " + ", ".join(f"{s['when']} {_num(s.get('sgemm_gflops'))} / {_num(s.get('ort_sgemm_gflops'))}" for s in samples) + " GFLOP/s." if samples else ""))
     L.append("")
     L.append("Versions: " + ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items()) + ".")
     providers = _of(records, "provider")
