@@ -101,14 +101,13 @@ class HFRunner:
         torch = self.torch
         enc = self.tok(texts, padding=True, truncation=True, max_length=self.cfg.max_length, return_tensors="pt")
         enc = {k: v.to(self.cfg.device) for k, v in enc.items()}
-        hidden = self.model(**enc).last_hidden_state
+        hidden = self.model(**enc).last_hidden_state.float()  # pool in fp32: fp16 sums over 512 tokens lose digits
         mask = enc["attention_mask"]
         m = mask.unsqueeze(-1).to(hidden.dtype)
         if self.cfg.pooling == "cls":
             emb = hidden[:, 0]
         else:
             emb = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-        emb = emb.float()
         if self.cfg.normalize:
             emb = torch.nn.functional.normalize(emb, p=2.0, dim=1)
         return emb.cpu().numpy(), int(mask.sum()), int(mask.numel())

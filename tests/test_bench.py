@@ -110,3 +110,17 @@ def test_flops_and_corpus_helpers():
     assert token_lengths(short_texts(50)).max() <= SHORT_MAX
     long = long_texts(10)
     assert token_lengths(long).min() >= LONG_MIN and len(set(long)) == len(long)
+
+
+def test_engine_bench_command_parses_the_same_options():
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["bench", "--help"])
+    assert result.exit_code == 0
+    for flag in ("--quick", "--device", "--only", "--repeats", "--out", "--export", "--report-only"):
+        assert flag in result.output
+    bad = runner.invoke(main, ["bench", "--only", "nope"])
+    assert bad.exit_code == 2 and "unknown section" in bad.output
