@@ -184,13 +184,19 @@ def _decode_all(values: list) -> tuple[list, set[int]]:
     bad, out = set(), []
     for i, v in enumerate(values):
         if isinstance(v, bytes):
-            try:
-                v = v.decode("utf-8")
-            except UnicodeDecodeError:
-                v = v.decode("utf-8", "replace")
+            v, invalid = _decode(v)
+            if invalid:
                 bad.add(i)
         out.append(v)
     return out, bad
+
+
+def _decode(raw: bytes) -> tuple[str, bool]:
+    """raw as UTF-8 text and whether it was invalid; invalid bytes become replacement characters, flagged by the caller."""
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), True
 
 
 def _read_csv(f, text_column, id_column, keep_columns, chunk_rows):
@@ -228,10 +234,8 @@ def _read_txt(f, text_column, id_column, keep_columns, chunk_rows):
         for raw in fh:
             lineno += 1
             raw = raw.rstrip(b"\n").removesuffix(b"\r")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = raw.decode("utf-8", "replace")
+            text, invalid = _decode(raw)
+            if invalid:
                 bad.add(len(texts))
             texts.append(text)
             lines.append(lineno)
@@ -252,10 +256,8 @@ def _read_jsonl(f, text_column, id_column, keep_columns, chunk_rows):
             lineno += 1
             if not raw.strip():
                 continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                line = raw.decode("utf-8", "replace")
+            line, invalid = _decode(raw)
+            if invalid:
                 bad.add(len(texts))
             try:
                 obj = json.loads(line)
