@@ -111,8 +111,11 @@ def measure(device: str = "cpu", threads: int | None = None) -> dict:
         out["ort_sgemm_gflops"] = round(ort_rate, 1)
     out["fp32_gflops"] = max(out["sgemm_gflops"], out.get("ort_sgemm_gflops", 0))
     if device == "cuda":
-        out["gpu_fp16_tflops"] = round(torch_matmul_tflops("cuda", "float16"), 1)
-        out["gpu_fp32_tflops"] = round(torch_matmul_tflops("cuda", "float32", n=4096), 1)
+        try:
+            out["gpu_fp16_tflops"] = round(torch_matmul_tflops("cuda", "float16"), 1)
+            out["gpu_fp32_tflops"] = round(torch_matmul_tflops("cuda", "float32", n=4096), 1)
+        except Exception as err:  # noqa: BLE001 - keep the CPU numbers; the report says why the GPU ones are missing
+            out["gpu_error"] = f"{type(err).__name__}: {str(err).splitlines()[0]}"
         try:
             import torch
 

@@ -428,8 +428,10 @@ class Suite:
         try:
             rates = measure_in_subprocess(self.opts.device, self.opts.threads)
         except Exception as err:  # noqa: BLE001
-            self.rec.skip(f"gemm at {when}", str(err))
+            self.rec.skip(f"gemm at {when}", str(err).strip().splitlines()[-1])
             return
+        if rates.get("gpu_error"):
+            self.rec.skip(f"GPU matmul rate at {when}", rates["gpu_error"])
         self.rec.add({"type": "gemm_sample", "when": when, **rates})
         for k, v in rates.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -599,6 +601,11 @@ def run(opts: Options) -> Path:
         records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
         write_report(records, out)
         return out
+    if opts.device == "cuda":
+        import glob
+
+        if not glob.glob("/dev/nvidia[0-9]*"):
+            raise SystemExit("--device cuda: no NVIDIA GPU is visible on this machine (/dev/nvidia*); run the CPU suite instead")
     plan = make_plan(opts.device, opts.quick, opts.repeats, opts.scaling_100k)
     rec = Recorder(out / "results.jsonl", log)
     started = time.perf_counter()
