@@ -34,7 +34,7 @@ class SystemConfig:
     order: str = "input"  # hf: input | sorted (by token length, longest first)
     batch_size: int = 32  # hf / st
     export: str | None = None  # engine: export folder
-    max_batch_tokens: int = 16384  # engine
+    max_batch_tokens: int | None = None  # engine; None: the engine's device default (4096 on CPU)
     pooling: str = "mean"
     normalize: bool = True
 
