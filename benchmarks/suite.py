@@ -244,7 +244,7 @@ def ref_label(c: SystemConfig) -> str:
         return f"transformers AutoModel, {c.attn} attention, {c.precision}, batch {c.batch_size}, {c.order} order"
     if c.kind == "st":
         return f"sentence-transformers (torch backend), {c.precision}, batch {c.batch_size} (sorted by characters)"
-    return f"engine.Embedder, {c.precision} export, {c.device}, max_batch_tokens {c.max_batch_tokens}"
+    return f"engine.Embedder, {c.precision} export, {c.device}, max_batch_tokens {c.max_batch_tokens or 'default (4096 on CPU, 32768 on CUDA)'}"
 
 
 def baseline_name(device: str, names: list[str]) -> str | None:
