@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from .suite import SECTION_HELP, SECTIONS, Options, run
+from .options import SECTION_HELP, SECTIONS, Options
+from .suite import run
 
 
 def parse_exports(items: list[str]) -> dict:

@@ -30,7 +30,8 @@ def bench(quick, device, out, repeats, only, threads, cache_dir, exports, minilm
     if minilm:
         os.environ["BENCH_MINILM_PATH"] = str(minilm.resolve())
     from benchmarks.__main__ import parse_exports, parse_only
-    from benchmarks.suite import Options, run
+    from benchmarks.options import Options
+    from benchmarks.suite import run
 
     try:
         sections, export_map = parse_only(only), parse_exports(list(exports))

@@ -1,0 +1,41 @@
+"""The systems compared on one model, how the report names them and which one is the baseline."""
+from __future__ import annotations
+
+from .models import ModelSpec
+from .systems import SystemConfig
+
+
+def system_configs(device: str, spec: ModelSpec, exports: dict, threads: int, which: tuple[str, ...] | None = None) -> list[SystemConfig]:
+    """The systems compared on one model: the PyTorch references, sentence-transformers and the engine."""
+    m, L = str(spec.source), spec.max_length
+    ref = "fp16" if device == "cuda" else "fp32"
+    base = dict(model=m, device=device, threads=threads, max_length=L)
+    cfgs = [
+        SystemConfig(name="hf eager input", kind="hf", attn="eager", order="input", precision=ref, **base),
+        SystemConfig(name="hf eager sorted", kind="hf", attn="eager", order="sorted", precision=ref, **base),
+        SystemConfig(name="hf sdpa input", kind="hf", attn="sdpa", order="input", precision=ref, **base),
+        SystemConfig(name="hf sdpa sorted", kind="hf", attn="sdpa", order="sorted", precision=ref, **base),
+    ]
+    if device == "cuda":
+        cfgs.append(SystemConfig(name="hf sdpa sorted fp32", kind="hf", attn="sdpa", order="sorted", precision="fp32", **base))
+    cfgs.append(SystemConfig(name="sentence-transformers", kind="st", precision=ref, **base))
+    for prec, folder in exports.items():
+        cfgs.append(SystemConfig(name=f"engine {prec}", kind="engine", precision=prec, export=str(folder), **base))
+    if which is not None:
+        cfgs = [c for c in cfgs if c.name in which]
+    return cfgs
+
+
+def ref_label(c: SystemConfig) -> str:
+    """What a system is, in words, for the report."""
+    if c.kind == "hf":
+        return f"transformers AutoModel, {c.attn} attention, {c.precision}, batch {c.batch_size}, {c.order} order"
+    if c.kind == "st":
+        return f"sentence-transformers (torch backend), {c.precision}, batch {c.batch_size} (sorted by characters)"
+    return f"engine.Embedder, {c.precision} export, {c.device}, max_batch_tokens {c.max_batch_tokens or 'default (4096 on CPU, 32768 on CUDA)'}"
+
+
+def baseline_name(device: str, names: list[str]) -> str | None:
+    """Ratios are against sentence-transformers on CPU (issue 3) and torch fp16 SDPA sorted batches on GPU."""
+    prefs = ["hf sdpa sorted", "sentence-transformers"] if device == "cuda" else ["sentence-transformers", "hf sdpa sorted"]
+    return next((p for p in prefs if p in names), None)

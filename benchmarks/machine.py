@@ -1,0 +1,80 @@
+"""The machine a run measures: its slug (the results folder name) and the 'meta' record."""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+from .options import Options
+from .plan import Plan
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_name() -> str | None:
+    """The first GPU's name from nvidia-smi, or None without one."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", "0"],
+                                 capture_output=True, text=True, timeout=20).stdout.strip()
+            return out.splitlines()[0] if out else None
+        except (OSError, subprocess.SubprocessError):
+            return None
+    return None
+
+
+def machine_slug(device: str) -> str:
+    """cpu-<cpu model>-<cores>c, or gpu-<model> (gpu-h100 for any H100)."""
+    if device == "cuda":
+        name = gpu_name() or "unknown"
+        m = re.search(r"\b([ABHL]\d{2,3}|V100|T4)\b", name.upper())
+        return f"gpu-{m.group(1).lower()}" if m else f"gpu-{_slug(name.replace('NVIDIA', ''))}"
+    return f"cpu-{_slug(cpu_model())}-{os.cpu_count()}c"
+
+
+def machine_record(opts: Options, plan: Plan) -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("embedding-engine", "onnxruntime", "onnxruntime-gpu", "torch", "transformers", "sentence-transformers",
+                "tokenizers", "numpy", "matplotlib"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "type": "meta", "machine": machine_slug(opts.device), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+        "gpu": gpu_name() if opts.device == "cuda" else None, "device": opts.device, "threads": opts.threads,
+        "quick": opts.quick, "repeats": plan.repeats, "sections": list(opts.only), "python": platform.python_version(),
+        "platform": platform.platform(), "versions": versions, "loadavg_at_start": load,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "plan": _plan_dict(plan),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    }
+
+
+def _plan_dict(plan: Plan) -> dict:
+    d = dict(plan.__dict__)
+    d["budget_corpus"] = list(plan.budget_corpus)
+    return d
