@@ -10,6 +10,10 @@ from pathlib import Path
 from .options import Options
 from .plan import Plan
 
+# the packages whose versions the meta record keeps, in the order the report lists them
+PACKAGES = ("embedding-engine", "onnxruntime", "onnxruntime-gpu", "torch", "transformers", "sentence-transformers",
+            "tokenizers", "numpy", "matplotlib")
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -54,8 +58,7 @@ def machine_record(opts: Options, plan: Plan) -> dict:
     import importlib.metadata as md
 
     versions = {}
-    for pkg in ("embedding-engine", "onnxruntime", "onnxruntime-gpu", "torch", "transformers", "sentence-transformers",
-                "tokenizers", "numpy", "matplotlib"):
+    for pkg in PACKAGES:
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .headline import headline
+from .machine import PACKAGES
 from .plots import make_plots
 from .records import select
 from .tables import SPEED_SECTIONS, fmt_num, fmt_pct, md_table, speed_table
@@ -92,7 +93,9 @@ def write_report(records: list[dict], out: Path) -> Path:
     L.append("Measured matmul rate (the best of measurements at the start, after each section and at the end; other load only lowers it): "
              + "; ".join(rates) + "." + (" Samples (OpenBLAS / MLAS): " + ", ".join(f"{s['when']} {fmt_num(s.get('sgemm_gflops'))} / {fmt_num(s.get('ort_sgemm_gflops'))}" for s in samples) + " GFLOP/s." if samples else ""))
     L.append("")
-    L.append("Versions: " + ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items()) + ".")
+    # results.jsonl stores keys sorted, so order by PACKAGES: a rebuilt report then matches the one written live
+    versions = sorted((meta.get("versions") or {}).items(), key=lambda kv: PACKAGES.index(kv[0]) if kv[0] in PACKAGES else len(PACKAGES))
+    L.append("Versions: " + ", ".join(f"{k} {v}" for k, v in versions) + ".")
     providers = select(records, "provider")
     if providers:
         seen = {}
