@@ -6,15 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from export.validate import cosines
+
 REFERENCE = "transformers eager fp32, each text alone (no padding)"
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine along the last axis, in float64, flattened; rows that are zero in both count as 1."""
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    num = (a64 * b64).sum(-1)
-    den = np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1)
-    return np.where(den > 0, num / np.maximum(den, 1e-300), 1.0).ravel()
 
 
 def _pad(ids: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

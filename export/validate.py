@@ -77,8 +77,8 @@ def _valid_slice(name: str, array: np.ndarray, row: int, length: int) -> np.ndar
     return array[:, row, :, :length, :length]  # attentions (L, heads, t, t)
 
 
-def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine along the last axis."""
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine along the last axis, in float64, flattened; rows that are zero in both count as 1."""
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     num = (a64 * b64).sum(-1)
     den = np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1)
@@ -138,7 +138,7 @@ def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[st
                     want = _valid_slice(name, refs[i][o_i], 0, length)
                     d = np.abs(got.astype(np.float64) - want)
                     diffs[name].append(float(d.max()) if d.size else 0.0)
-                    cos[name].append(_cosines(got, want))
+                    cos[name].append(cosines(got, want))
                     if name in layer_max and d.size:
                         per_layer = d.reshape(d.shape[0], -1).max(1)
                         layer_max[name] = per_layer if layer_max[name] is None else np.maximum(layer_max[name], per_layer)
