@@ -107,6 +107,7 @@ class Embedder:
         if output_value not in ("sentence_embedding", "token_embeddings"):
             raise ValueError(f"output_value {output_value!r} must be 'sentence_embedding' or 'token_embeddings'")
         texts = self._apply_prompt(texts, prompt_name, prompt)
+        self.stats.texts += len(texts)
         if output_value == "token_embeddings":
             tokens = self._token_embeddings(texts, batch_size)
             return tokens[0] if single else tokens
@@ -149,7 +150,8 @@ class Embedder:
         stride = self.config.chunk_stride if self.config.chunk_stride is not None else self.max_length // 8
         ids, owner = chunk_windows(self.tokenizer, texts, self.max_length, stride)
         emb = self._run(id_windows(ids, SORT_WINDOW), len(ids), batch_size, False)
-        self.stats.texts += len(texts) - len(ids)  # _run counted windows; count texts instead
+        if not _prompted:  # encode() counts its own texts
+            self.stats.texts += len(texts)
         specials = len(self.tokenizer.encode("").ids)
         tokens = np.fromiter((len(x) - specials for x in ids), dtype=np.int64, count=len(ids))
         return ChunkEmbeddings(embeddings=emb, text_index=owner, tokens=np.maximum(tokens, 1))
@@ -164,25 +166,31 @@ class Embedder:
         return run_inspection(self._inspect_session, self.tokenizer, texts, self.manifest["inputs"],
                               self.manifest["pad_token_id"], self.max_length)
 
-    def _run(self, windows, n: int, batch_size: int | None, progress: bool) -> NDArray[np.float32]:
-        """Core stage: run every padded batch (prepared in a background thread) and scatter rows back in order."""
+    def _run_batches(self, windows, batch_size: int | None, output: str):
+        """Core stage: run every padded batch (prepared in a background thread); yield (window offset, batch, output)."""
         started = time.perf_counter()
-        out = np.empty((n, self.dim), dtype=np.float32)
         pad_multiple = 8 if self.device == "cuda" else 1
         batches = padded_batches(windows, self.max_batch_tokens, batch_size, self.manifest["pad_token_id"], pad_multiple)
+        try:
+            for start, batch in prefetch(batches):
+                (out,) = run_batch(self._session, batch, self.manifest["inputs"], [output], self.device)
+                self.stats.real_tokens += batch.real_tokens
+                self.stats.padded_tokens += batch.input_ids.size
+                self.stats.batches += 1
+                yield start, batch, out
+        finally:
+            self.stats.seconds += time.perf_counter() - started
+
+    def _run(self, windows, n: int, batch_size: int | None, progress: bool) -> NDArray[np.float32]:
+        """Pooled vectors of n sequences, scattered back into input order."""
+        out = np.empty((n, self.dim), dtype=np.float32)
         bar = _progress(n, progress)
-        for start, batch in prefetch(batches):
-            (emb,) = run_batch(self._session, batch, self.manifest["inputs"], ["sentence_embedding"], self.device)
+        for start, batch, emb in self._run_batches(windows, batch_size, "sentence_embedding"):
             out[start + batch.index] = emb  # emb (B, D) float32
-            self.stats.real_tokens += batch.real_tokens
-            self.stats.padded_tokens += batch.input_ids.size
-            self.stats.batches += 1
             if bar:
                 bar.update(len(batch.index))
         if bar:
             bar.close()
-        self.stats.texts += n
-        self.stats.seconds += time.perf_counter() - started
         return out
 
     def _token_embeddings(self, texts: list[str], batch_size: int | None) -> list[NDArray[np.float32]]:
@@ -191,10 +199,8 @@ class Embedder:
             raise OptionError(f"{self.model_dir} was exported without token embeddings; re-export with --token-embeddings")
         result: list = [None] * len(texts)
         truncated: list[int] = []
-        batches = padded_batches(text_windows(self.tokenizer, texts, SORT_WINDOW, truncated), self.max_batch_tokens,
-                                 batch_size, self.manifest["pad_token_id"], 8 if self.device == "cuda" else 1)
-        for start, batch in prefetch(batches):
-            (tok,) = run_batch(self._session, batch, self.manifest["inputs"], ["token_embeddings"], self.device)  # (B, T, H)
+        windows = text_windows(self.tokenizer, texts, SORT_WINDOW, truncated)
+        for start, batch, tok in self._run_batches(windows, batch_size, "token_embeddings"):  # tok (B, T, H)
             lengths = batch.attention_mask.sum(1)
             for r, i in enumerate(batch.index):
                 result[start + i] = tok[r, : lengths[r]].copy()

@@ -80,6 +80,20 @@ def _kill_when(cmd: list[str], condition, timeout: float = 120) -> bool:
     return proc.returncode == -signal.SIGKILL
 
 
+
+def _interrupt_after_part(monkeypatch, part: int, args: list) -> None:
+    """Run the job and stop it (Ctrl-C) right after part `part` is recorded in the ledger."""
+    real_append = ledger_mod.Ledger.append
+
+    def stop(self, record):
+        real_append(self, record)
+        if record.get("kind") == "part" and record["part"] == part:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger_mod.Ledger, "append", stop)
+        assert run(args).exit_code == 1  # click turns KeyboardInterrupt into 'Aborted!', exit 1
+
 def test_kill_9_at_several_points_then_resume(corpus, reference, minilm_export, tmp_path):
     _, src, ids = corpus
     out = tmp_path / "out"
@@ -163,16 +177,7 @@ def test_crash_while_writing_leaves_a_temp_file_that_is_discarded(corpus, refere
 def test_unfinished_output_with_other_options_is_refused(corpus, minilm_export, tmp_path, monkeypatch):
     _, src, _ = corpus
     out = tmp_path / "out"
-    real_append = ledger_mod.Ledger.append
-
-    def stop_after_two(self, record):
-        real_append(self, record)
-        if record.get("kind") == "part" and record["part"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ledger_mod.Ledger, "append", stop_after_two)
-    assert run([src, out, *_opts(minilm_export)]).exit_code == 1  # click turns KeyboardInterrupt into 'Aborted!', exit 1
-    monkeypatch.setattr(ledger_mod.Ledger, "append", real_append)
+    _interrupt_after_part(monkeypatch, 1, [src, out, *_opts(minilm_export)])
     for extra, field in ((["--dtype", "int8"], "dtype"), (["--max-length", "32"], "max_length"),
                          (["--on-bad-row", "skip"], "on_bad_row")):
         r = run([src, out, *_opts(minilm_export), *extra])
@@ -192,16 +197,7 @@ def test_unfinished_output_with_other_options_is_refused(corpus, minilm_export, 
 def test_a_missing_or_damaged_part_file_is_redone(corpus, reference, minilm_export, tmp_path, monkeypatch):
     _, src, ids = corpus
     out = tmp_path / "out"
-    real_append = ledger_mod.Ledger.append
-
-    def stop(self, record):
-        real_append(self, record)
-        if record.get("kind") == "part" and record["part"] == 5:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ledger_mod.Ledger, "append", stop)
-    assert run([src, out, *_opts(minilm_export)]).exit_code == 1  # click turns KeyboardInterrupt into 'Aborted!', exit 1
-    monkeypatch.setattr(ledger_mod.Ledger, "append", real_append)
+    _interrupt_after_part(monkeypatch, 5, [src, out, *_opts(minilm_export)])
     (out / "part-00001.parquet").unlink()
     with open(out / "part-00003.parquet", "ab") as fh:
         fh.write(b"junk")
@@ -217,16 +213,7 @@ def test_int8_resume_keeps_the_first_runs_calibration(corpus, minilm_export, tmp
     whole = tmp_path / "whole"
     assert run([src, whole, *opts]).exit_code == 0
     out = tmp_path / "out"
-    real_append = ledger_mod.Ledger.append
-
-    def stop(self, record):
-        real_append(self, record)
-        if record.get("kind") == "part" and record["part"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ledger_mod.Ledger, "append", stop)
-    assert run([src, out, *opts]).exit_code == 1  # click turns KeyboardInterrupt into 'Aborted!', exit 1
-    monkeypatch.setattr(ledger_mod.Ledger, "append", real_append)
+    _interrupt_after_part(monkeypatch, 2, [src, out, *opts])
     assert run([src, out, *opts]).exit_code == 0
     a, b = read_output(whole), read_output(out)
     assert a.schema.metadata == b.schema.metadata  # the same ranges in every part of both outputs
