@@ -144,9 +144,9 @@ def rss_benchmark(work: Path, sizes: tuple[int, ...]) -> list[dict]:
 def throughput_benchmark(work: Path, n: int, repeats: int) -> dict:
     from benchmarks.build_demo_corpus import demo_records
     from engine import Embedder, EmbedderConfig
-    from engine.job import EmbedJob
-    from engine.pipeline import run_embed_job
-    from engine.progress import Progress
+    from engine.bulk.job import EmbedJob
+    from engine.bulk.run import run_embed_job
+    from engine.bulk.progress import Progress
 
     records = demo_records()[:n]
     texts = [r["text"] for r in records]

@@ -10,11 +10,11 @@ import json
 
 import numpy as np
 
-from engine.batching import pad_batch
-from engine.cache import resolve_export
+from engine.runtime.batching import pad_batch
+from engine.runtime.models import resolve_export
 from engine.config import EmbedderConfig
-from engine.session import open_session
-from engine.stages import run_batch
+from engine.runtime.session import open_session
+from engine.runtime.session import run_batch
 from export import read_manifest
 
 

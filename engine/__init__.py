@@ -1,5 +1,12 @@
-"""embedding-engine runtime: run exported encoder graphs under onnxruntime."""
+"""embedding-engine: run exported encoder graphs under onnxruntime.
+
+Layout (arrows point down; import-linter enforces them, see pyproject.toml):
+  cli      -> bulk, inspect, runtime      the `engine` command
+  bulk     -> runtime                     `engine embed`: corpus -> resumable parquet dataset
+  inspect  -> runtime                     `engine inspect`: attentions, hidden states, drift
+  runtime  -> export (manifest, first-use export)
+"""
 from .config import EmbedderConfig
-from .embedder import ChunkEmbeddings, Embedder, EncodeStats
+from .runtime import ChunkEmbeddings, Embedder, EncodeStats
 
 __all__ = ["Embedder", "EmbedderConfig", "EncodeStats", "ChunkEmbeddings"]

@@ -17,7 +17,8 @@ from .manifest import FORMAT_VERSION, MANIFEST, sha256_file, write_json_atomic
 from .options import POOLING_MODES, PRECISIONS, ExportOptions, ResolvedOptions
 from .precision import to_fp16, to_int8
 from .source import POOLER_ARCHITECTURES, ModelSource, load_model, load_tokenizer, resolve_source
-from .validate import gpu_visible, thresholds_for, validate_graph
+from .devices import gpu_visible
+from .validate import thresholds_for, validate_graph
 
 # Architectures whose position ids start after the padding index, so max positions shrink by pad_id + 1.
 _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet")

@@ -1,7 +1,6 @@
 """Compare an exported graph with the PyTorch fp32 module on real text in padded batches, on valid positions."""
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ def tokenize_validation(tokenizer, max_length: int, texts=VALIDATION_TEXTS) -> l
     return [{k: v[:1] for k, v in items[0].items()}] + items
 
 
-def pad_batch(items: list[dict[str, np.ndarray]], input_names: list[str], pad_id: int) -> dict[str, np.ndarray]:
+def pad_items(items: list[dict[str, np.ndarray]], input_names: list[str], pad_id: int) -> dict[str, np.ndarray]:
     """Right-pad a batch to its longest item."""
     t = max(len(it["input_ids"]) for it in items)
     out = {}
@@ -59,7 +58,7 @@ def _reference(head: nn.Module, items, input_names, output_names) -> list[list[n
     refs = []
     with torch.no_grad():
         for it in items:
-            feed = pad_batch([it], input_names, 0)
+            feed = pad_items([it], input_names, 0)
             out = head(*(torch.from_numpy(feed[n]) for n in input_names))
             out = out if isinstance(out, tuple) else (out,)
             refs.append([o.float().numpy() for o in out])
@@ -83,13 +82,6 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     num = (a64 * b64).sum(-1)
     den = np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1)
     return np.where(den > 0, num / np.maximum(den, 1e-300), 1.0).ravel()
-
-
-def gpu_visible() -> bool:
-    """True when an NVIDIA device node exists and onnxruntime has CUDA (onnxruntime-gpu lists it even without a GPU)."""
-    import onnxruntime as ort
-
-    return bool(glob.glob("/dev/nvidia[0-9]*")) and "CUDAExecutionProvider" in ort.get_available_providers()
 
 
 def _session(graph: Path, cuda: bool):
@@ -128,7 +120,7 @@ def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[st
     for bs in batch_sizes:
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]
-            feed = pad_batch([items[i] for i in idx], input_names, tokenizer.pad_token_id or 0)
+            feed = pad_items([items[i] for i in idx], input_names, tokenizer.pad_token_id or 0)
             outs = sess.run(output_names, feed)
             for o_i, name in enumerate(output_names):
                 finite[name] &= bool(np.isfinite(outs[o_i]).all())

@@ -30,6 +30,14 @@ def minilm_export(minilm_path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def embedder(minilm_export):
+    """An Embedder on the fp32 export, on CPU, shared by every test that only encodes."""
+    from engine import Embedder
+
+    return Embedder(minilm_export, device="cpu")
+
+
+@pytest.fixture(scope="session")
 def minilm_export_int8(minilm_path, tmp_path_factory) -> Path:
     """all-MiniLM-L6-v2 exported with int8 dynamic quantization."""
     from export import ExportOptions, export_model

@@ -12,7 +12,7 @@ import pytest
 from embed_helpers import embeddings, read_output, run, short_texts, write_corpus
 
 from engine import Embedder
-from engine.progress import Progress, Summary
+from engine.bulk.progress import Progress, Summary
 from export import read_manifest
 from export.manifest import manifest_hash
 
@@ -22,11 +22,6 @@ N = 24
 @pytest.fixture(scope="module")
 def texts(real_texts) -> list[str]:
     return short_texts(real_texts, N)
-
-
-@pytest.fixture(scope="module")
-def embedder(minilm_export) -> Embedder:
-    return Embedder(minilm_export, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +129,7 @@ def test_dtypes(tmp_path, minilm_export, texts, reference):
 
     src = write_corpus(tmp_path / "in.jsonl", "jsonl", texts)
     got = {}
-    for dtype in ("float16", "int8", "binary"):
+    for dtype in ("float16", "int8", "ubinary"):
         out = tmp_path / dtype
         r = run([src, out, "--model", minilm_export, "--dtype", dtype, "--rows-per-part", 10, "--window-rows", 16])
         assert r.exit_code == 0, r.output
@@ -153,8 +148,8 @@ def test_dtypes(tmp_path, minilm_export, texts, reference):
     np.testing.assert_allclose(ranges, np.vstack([reference[:10].min(0), reference[:10].max(0)]), atol=1e-5)
     want = quantize_embeddings(reference, precision="int8", ranges=ranges)
     assert np.abs(embeddings(i8).astype(int) - want.astype(int)).max() <= 1  # 1 step: float noise at a level edge
-    binary, meta = got["binary"]
-    assert binary.schema.field("embedding").type == pa.list_(pa.uint8(), 48) and "packbits" in meta["binary"]
+    binary, meta = got["ubinary"]
+    assert binary.schema.field("embedding").type == pa.list_(pa.uint8(), 48) and "packbits" in meta["ubinary"]
     np.testing.assert_array_equal(embeddings(binary), quantize_embeddings(reference, precision="ubinary"))
 
 

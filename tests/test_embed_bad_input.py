@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from embed_helpers import embeddings, read_output, run, short_texts, write_corpus
 
-from engine import Embedder, idcheck
+from engine import Embedder
+from engine.bulk import idcheck
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def test_duplicate_check_spills_and_ignores_hash_collisions(tmp_path, monkeypatc
     found = spill.duplicates()
     spill.close()
     assert sorted(found.tolist()) == sorted(idcheck.id_keys(__import__("pyarrow").array([7, 39])).tolist())
-    monkeypatch.setattr("engine.scan.id_keys", lambda ids: np.zeros(len(ids), dtype=np.uint64))
+    monkeypatch.setattr("engine.bulk.scan.id_keys", lambda ids: np.zeros(len(ids), dtype=np.uint64))
     src = write_corpus(tmp_path / "in.jsonl", "jsonl", texts, ids=[f"u{i}" for i in range(8)])
     r = run([src, tmp_path / "out", "--model", minilm_export, "--id-column", "id"])
     assert r.exit_code == 0, r.output  # every key collides; no id repeats

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from embed_helpers import embeddings, read_output, run, short_texts, write_corpus
 
-from engine import ledger as ledger_mod
-from engine import writer as writer_mod
+from engine.bulk import ledger as ledger_mod
+from engine.bulk.output import parts as writer_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import cpu_session
 from export import ExportOptions, ParityError, export_model, read_manifest
 from export.precision import FP16_KEEP_FP32
-from export.validate import gpu_visible
+from export.devices import gpu_visible
 
 QUIET = {"log": lambda _m: None}
 

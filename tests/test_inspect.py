@@ -9,22 +9,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from engine.attention_table import format_table, top_attended
-from engine.drift import layer_drift
+from engine.inspect.attention_table import format_table, top_attended
+from engine.inspect.drift import layer_drift
 from engine.errors import InputError
-from engine.heatmap_png import heatmap_png
-from engine.inspection import Inspection, select_indices, special_tokens
+from engine.inspect.heatmap_png import heatmap_png
+from engine.inspect.selection import select_indices, special_tokens
+from engine.runtime.introspect import Inspection
 
 CHAPTER = "Then I tried to find some way of embracing my mother's ghost."
 ATTN_TOL = 1e-5
 HIDDEN_TOL = 2e-4
-
-
-@pytest.fixture(scope="module")
-def embedder(minilm_export):
-    from engine import Embedder
-
-    return Embedder(model=minilm_export, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +234,7 @@ def test_special_tokens(embedder):
 
 
 def test_saved_arrays_layout(inspection, texts, tmp_path):
-    from engine.inspect_outputs import save_arrays
+    from engine.inspect.outputs import save_arrays
 
     paths = save_arrays(inspection, texts[:2], tmp_path)
     z = np.load(paths[0])  # no pickle needed
@@ -255,7 +249,7 @@ def test_arrays_load_in_bertviz_and_circuitsvis(inspection, texts, tmp_path):
     circuitsvis = pytest.importorskip("circuitsvis", reason="circuitsvis not installed (pip install circuitsvis)")
     import torch
 
-    from engine.inspect_outputs import save_arrays
+    from engine.inspect.outputs import save_arrays
 
     z = np.load(save_arrays(inspection, texts[:1], tmp_path)[0])
     page = bertviz.head_view([torch.from_numpy(a[None]) for a in z["attentions"]], z["tokens"].tolist(), html_action="return")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.heatmap_html import PANEL_CLASS, heatmap_html
+from engine.inspect.heatmap_html import PANEL_CLASS, heatmap_html
 
 CHAPTER = "Then I tried to find some way of embracing my mother's ghost."
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -13,11 +13,6 @@ from engine.errors import ProviderUnavailableError
 from export import ModelSourceError, OptionError
 
 
-@pytest.fixture(scope="module")
-def embedder(minilm_export) -> Embedder:
-    return Embedder(minilm_export, device="cpu")
-
-
 @pytest.mark.parametrize("bad, index", [(["ok", None], 1), ([3, "ok"], 0), (["a", "b", b"bytes"], 2)])
 def test_non_string_items_raise_type_error_naming_index(embedder, bad, index):
     with pytest.raises(TypeError, match=rf"texts\[{index}\]"):
@@ -53,7 +48,7 @@ def test_options_baked_into_an_export_must_agree(minilm_export):
 
 
 def test_cuda_without_gpu_raises_and_auto_runs_on_cpu(minilm_export):
-    from engine.session import gpu_visible
+    from export.devices import gpu_visible
 
     if gpu_visible():
         pytest.skip("a GPU is present; this test checks the no-GPU path")

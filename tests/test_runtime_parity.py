@@ -8,11 +8,6 @@ from engine import Embedder
 
 
 @pytest.fixture(scope="module")
-def embedder(minilm_export) -> Embedder:
-    return Embedder(minilm_export, device="cpu")
-
-
-@pytest.fixture(scope="module")
 def st_model(minilm_path):
     from sentence_transformers import SentenceTransformer
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine import Embedder
-from engine.pooling import cls_pool, last_k_pool, max_pool, mean_pool, weighted_mean_pool
+from engine.runtime.pooling import cls_pool, last_k_pool, max_pool, mean_pool, weighted_mean_pool
 from export import POOLING_MODES, ExportOptions, export_model
 
 TEXTS = ["a", "short text here", "Then I tried to find some way of embracing my mother's ghost.",

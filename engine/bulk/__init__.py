@@ -1,0 +1,6 @@
+"""`engine embed`: a corpus (parquet / jsonl / csv / txt) -> a resumable, exactly-once parquet dataset."""
+from .job import EmbedJob
+from .progress import Progress, Summary
+from .run import run_embed_job
+
+__all__ = ["EmbedJob", "Progress", "Summary", "run_embed_job"]

@@ -1,0 +1,50 @@
+"""EmbedJob: the one frozen description of an `engine embed` run; CLI options map 1:1 to its fields."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..config import EmbedderConfig
+from ..errors import ConfigError
+from .readers import BAD_ROW_POLICIES
+
+DTYPES = ("float32", "float16", "int8", "ubinary")  # ubinary: packed sign bits, as sentence-transformers names it
+DEFAULT_ROWS_PER_PART = 100_000
+# Rows per Embedder.encode call: long enough to sort by length, short enough that progress moves (about 10 s of
+# all-MiniLM-L6-v2 on 2 CPU cores per 1,024 rows) and, on CUDA, long enough to amortize a call.
+DEFAULT_WINDOW_ROWS = {"cpu": 1024, "cuda": 8192}
+
+
+@dataclass(frozen=True)
+class EmbedJob:
+    """What to embed, where to write it, and with which Embedder."""
+
+    input: str
+    output: str
+    text_column: str = "text"
+    id_column: str | None = None  # None: the row number across the whole input
+    keep_columns: tuple[str, ...] = ()
+    dtype: str = "float32"
+    on_bad_row: str = "error"
+    allow_duplicate_ids: bool = False
+    overwrite: bool = False
+    quiet: bool = False
+    rows_per_part: int = DEFAULT_ROWS_PER_PART  # rows of input per output part: the unit of resume
+    window_rows: int | None = None  # rows per Embedder.encode call (sorted by length inside); None: by device
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if self.on_bad_row not in BAD_ROW_POLICIES:
+            raise ConfigError(f"on_bad_row {self.on_bad_row!r} is not one of {', '.join(BAD_ROW_POLICIES)}")
+        if self.rows_per_part < 1 or (self.window_rows is not None and self.window_rows < 1):
+            raise ConfigError("rows_per_part and window_rows must be positive")
+        if "embedding" in self.keep_columns or "id" in self.keep_columns:
+            raise ConfigError("--keep-columns cannot name 'embedding' or 'id': the output already has those columns")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (for the ledger and _SUCCESS)."""
+        d = dataclasses.asdict(self)
+        d["keep_columns"] = list(self.keep_columns)
+        return d

@@ -1,0 +1,1 @@
+"""Output dataset of an embed job: the folder, its part files, and the writer thread."""

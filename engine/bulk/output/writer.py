@@ -1,0 +1,82 @@
+"""WriterThread: writes row groups into the current part's temp file; a commit renames the part and records it.
+
+The main thread only embeds; parquet encoding, fsyncs and ledger appends happen here. The queue is short, so memory
+stays bounded by a couple of windows, and an error in this thread surfaces in the main thread on its next put().
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+from ..ledger import Ledger
+from .parts import PartWriter
+
+
+class WriterThread:
+    """Apply ('rows', part, (table, schema)) and ('commit', part, ledger record) operations in order."""
+
+    def __init__(self, folder: Path, ledger: Ledger) -> None:
+        self.folder, self.ledger = folder, ledger
+        self.q: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self._writer: PartWriter | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="engine-embed-writer")
+        self._thread.start()
+
+    def put(self, op: tuple | None) -> None:
+        """Queue one operation (None ends the thread); re-raise the thread's error instead of blocking on it."""
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self.q.put(op, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while True:
+                op = self.q.get()
+                if op is None:
+                    return
+                kind, part, payload = op
+                if kind == "rows":
+                    table, schema = payload
+                    if self._writer is None:
+                        self._writer = PartWriter(self.folder, part, schema)
+                    self._writer.write(table)
+                else:  # commit
+                    name, size = self._writer.commit() if self._writer is not None else (None, 0)
+                    self._writer = None
+                    self.ledger.append(payload | {"file": name, "bytes": size, "committed_at": time.time()})
+        except BaseException as err:  # surfaced in the main thread by put() / close()
+            self.error = err
+            if self._writer is not None:
+                self._writer.abort()
+            while True:  # drain so the producer never blocks
+                try:
+                    if self.q.get(timeout=0.5) is None:
+                        return
+                except queue.Empty:
+                    return
+
+    def close(self) -> None:
+        """Finish the queued work and wait for it; re-raise the thread's error, if any."""
+        self.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        """Stop after the queued work without committing the open part (its temp file is removed on resume)."""
+        deadline = time.monotonic() + 60
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            try:
+                self.q.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,115 @@
+"""OutputPlan: everything an embed job decides before embedding: input files, identity, schema, part metadata.
+
+The identity is computed from the export's manifest and the job's options, never from a loaded Embedder, so a
+mismatched resume is refused before any session is opened.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from export.manifest import manifest_hash
+
+from .job import EmbedJob
+from .ledger import LEDGER_VERSION, fingerprint
+from .output.parts import output_schema
+from .readers import InputFile
+
+ENGINE_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """One job's resolved plan. columns (the id and kept columns' types) and total_rows are set after the scan."""
+
+    job: EmbedJob
+    out: Path
+    files: list[InputFile]
+    manifest: dict
+    max_length: int
+    identity: dict
+    columns: pa.Schema | None = None
+    total_rows: int = 0
+
+    @classmethod
+    def build(cls, job: EmbedJob, out: Path, files: list[InputFile], manifest: dict) -> "OutputPlan":
+        max_length = job.embedder.max_length or int(manifest["max_length"])
+        return cls(job=job, out=out, files=files, manifest=manifest, max_length=max_length,
+                   identity=job_identity(job, manifest, max_length, files))
+
+    def scanned(self, columns: pa.Schema, total_rows: int) -> "OutputPlan":
+        return dataclasses.replace(self, columns=columns, total_rows=total_rows)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.identity)
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["embedding_dim"])
+
+    @property
+    def id_type(self) -> pa.DataType:
+        return self.columns.field(self.job.id_column).type if self.job.id_column else pa.int64()
+
+    @property
+    def keep_schema(self) -> pa.Schema:
+        return pa.schema([self.columns.field(c) for c in self.job.keep_columns])
+
+    def part_schema(self, ranges: NDArray[np.float32] | None) -> pa.Schema:
+        """The schema of every output part, metadata included."""
+        return output_schema(self.id_type, self.keep_schema, self.job.dtype, self.dim, self.metadata(ranges))
+
+    def metadata(self, ranges: NDArray[np.float32] | None) -> dict:
+        """The JSON metadata every output part carries: model, pooling, dtype and, for int8, the quantization ranges."""
+        m, job = self.manifest, self.job
+        meta = {
+            "engine_version": ENGINE_VERSION,
+            "model": m["source"]["model"],
+            "model_manifest_hash": self.identity["model_manifest_hash"],
+            "architecture": m["architecture"],
+            "dim": self.dim,
+            "dtype": job.dtype,
+            "pooling": m["pooling"],
+            "normalize": m["normalize"],
+            "precision": m["precision"],
+            "max_length": self.max_length,
+            "long_text": self.identity["long_text"],
+            "chunk_stride": self.identity["chunk_stride"],
+            "text_column": job.text_column,
+            "id": job.id_column or "row number",
+        }
+        if job.dtype == "int8":
+            meta["int8"] = {"scheme": "sentence-transformers int8: q = floor((x - min) / ((max - min) / 255)) - 128, clipped",
+                            "ranges": np.asarray(ranges).tolist()}
+        if job.dtype == "ubinary":
+            meta["ubinary"] = "numpy.packbits(x > 0) along the dimension (sentence-transformers 'ubinary'), big-endian bits"
+        return meta
+
+
+def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[InputFile]) -> dict:
+    """Everything that decides which rows land in which part and what their vectors are (not device or batching)."""
+    paths = [f.path.resolve() for f in files]
+    root = Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0].parent
+    cfg = job.embedder
+    return {
+        "ledger_version": LEDGER_VERSION,
+        "model_manifest_hash": manifest_hash(manifest),
+        "model": manifest["source"]["model"],
+        "max_length": max_length,
+        "long_text": cfg.long_text,
+        "chunk_stride": cfg.stride_for(max_length),
+        "input": [[str(p.relative_to(root)), f.size] for p, f in zip(paths, files)],
+        "text_column": job.text_column,
+        "id_column": job.id_column,
+        "keep_columns": list(job.keep_columns),
+        "dtype": job.dtype,
+        "on_bad_row": job.on_bad_row,
+        "rows_per_part": job.rows_per_part,
+    }

@@ -1,0 +1,84 @@
+"""Rows of an embed job's input: the bad-row policy, ids, and kept columns of one chunk slice."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import InputError
+from .readers import Chunk
+
+
+@dataclass
+class Piece:
+    """Validated rows of one chunk slice: texts to embed, their ids and kept columns, and what was dropped."""
+
+    texts: list[str]
+    ids: pa.Array
+    keep: pa.Table | None
+    rows_in: int  # input rows covered, bad ones included
+    skipped: int
+    emptied: int
+
+
+def _bad_reason(value, invalid_utf8: bool) -> str | None:
+    """Why a text value cannot be embedded as is, or None when it can."""
+    if type(value) is str:
+        if invalid_utf8:
+            return "invalid UTF-8"
+        if not value:
+            return "empty text"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "invalid Unicode (lone surrogate)"
+        return None
+    if value is None:
+        return "null text"
+    if isinstance(value, str):
+        return None
+    return f"non-string text ({type(value).__name__})"
+
+
+def apply_policy(chunk: Chunk, start: int, stop: int, policy: str, first_row: int, id_column: str | None,
+             keep_columns: tuple[str, ...] = ()) -> Piece:
+    """Rows [start, stop) of a chunk under the bad-row policy; first_row is the chunk's global row number."""
+    texts_in = chunk.texts[start:stop]
+    ids = _ids(chunk, start, stop, first_row, id_column)
+    keep_mask, texts, emptied = None, [], 0
+    for i, value in enumerate(texts_in):
+        reason = _bad_reason(value, (start + i) in chunk.bad_utf8)
+        if reason is None:
+            texts.append(value)
+            continue
+        if policy == "error":
+            raise InputError(f"{chunk.file.name}, {chunk.where(start + i)} (id {ids[i].as_py()!r}): {reason}; "
+                             "pass --on-bad-row skip to drop such rows or --on-bad-row empty to embed them as ''")
+        if policy == "empty":
+            texts.append("")
+            emptied += 1
+        else:
+            if keep_mask is None:
+                keep_mask = np.ones(len(texts_in), dtype=bool)
+            keep_mask[i] = False
+    keep = chunk.columns.select(list(keep_columns)).slice(start, stop - start) if keep_columns else None
+    if keep_mask is not None:
+        mask = pa.array(keep_mask)
+        ids = ids.filter(mask)
+        keep = keep.filter(mask) if keep is not None else None
+    skipped = 0 if keep_mask is None else int((~keep_mask).sum())
+    return Piece(texts=texts, ids=ids, keep=keep, rows_in=stop - start, skipped=skipped, emptied=emptied)
+
+
+def _ids(chunk: Chunk, start: int, stop: int, first_row: int, id_column: str | None) -> pa.Array:
+    """Row numbers, or the id column (which must have no nulls)."""
+    if id_column is None:
+        return pa.array(np.arange(first_row + start, first_row + stop, dtype=np.int64))
+    col = chunk.columns.column(id_column).slice(start, stop - start).combine_chunks()
+    if col.null_count:
+        i = next(k for k, v in enumerate(col.is_null().to_pylist()) if v)
+        raise InputError(f"{chunk.file.name}, {chunk.where(start + i)}: the id (--id-column {id_column!r}) is null; "
+                         "every row needs an id")
+    return col

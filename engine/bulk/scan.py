@@ -1,0 +1,107 @@
+"""The scan pass over an embed job's input, run before any embedding.
+
+The scan counts rows, applies the bad-row policy (so a bad row fails in minutes, not hours in), settles the kept
+columns' types, and checks ids for duplicates with bounded memory.
+"""
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import InputError
+from .idcheck import KeySpill, id_keys
+from .job import EmbedJob
+from .progress import Progress
+from .readers import Chunk, InputFile, read_file
+from .rows import apply_policy
+
+
+def read_chunks(job: EmbedJob, files: list[InputFile]) -> Iterator[tuple[int, Chunk]]:
+    """(global row number of the chunk's first row, chunk) over every file in order."""
+    row = 0
+    for f in files:
+        for chunk in read_file(f, job.text_column, job.id_column, job.keep_columns, job.window_rows):
+            yield row, chunk
+            row += len(chunk.texts)
+
+
+def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progress: Progress) -> dict:
+    """Validate every row, count rows per file, unify column types, refuse duplicate ids (unless allowed)."""
+    started = time.perf_counter()
+    check_ids = job.id_column is not None and not job.allow_duplicate_ids
+    keep_names = list(job.keep_columns)
+    schema: pa.Schema | None = None
+    per_file: dict[str, int] = {f.name: 0 for f in files}
+    total = skipped = emptied = 0
+    spill = KeySpill(spill_parent) if check_ids else None
+    try:
+        for row, chunk in read_chunks(job, files):
+            piece = apply_policy(chunk, 0, len(chunk.texts), job.on_bad_row, row, job.id_column)  # raises under 'error'
+            n = len(chunk.texts)
+            total += n
+            per_file[chunk.file.name] += n
+            skipped += piece.skipped
+            emptied += piece.emptied
+            cols = _column_schema(chunk, job.id_column, keep_names)
+            try:
+                schema = cols if schema is None else pa.unify_schemas([schema, cols], promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+                raise InputError(f"{chunk.file.name}, {chunk.where(0)}: a column's type differs from earlier rows "
+                                 f"and cannot be reconciled ({err})") from None
+            if spill is not None:
+                spill.add(id_keys(chunk.columns.column(job.id_column).combine_chunks()))
+            progress.scanning(total)
+        if spill is not None:
+            candidates = spill.duplicates()
+            if len(candidates):
+                _report_duplicates(job, files, candidates)
+    finally:
+        if spill is not None:
+            spill.close()
+    if schema is None:
+        schema = pa.schema([pa.field(job.id_column, pa.int64())] if job.id_column else []
+                           + [pa.field(c, pa.null()) for c in keep_names])
+    progress.message(f"scanned {total:,} rows in {len(files)} file(s) in {time.perf_counter() - started:.1f}s"
+                     + (f" ({skipped:,} bad rows will be skipped)" if skipped else "")
+                     + (f" ({emptied:,} bad rows will be embedded as '')" if emptied else ""))
+    return {"total_rows": total, "rows_per_file": per_file, "skipped": skipped, "emptied": emptied,
+            "columns_schema": base64.b64encode(schema.serialize().to_pybytes()).decode(),
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def read_columns_schema(scan: dict) -> pa.Schema:
+    """The id and kept columns' schema that scan_input settled, from its (JSON-ready) result."""
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(scan["columns_schema"])))
+
+
+def _column_schema(chunk: Chunk, id_column: str | None, keep_names: list[str]) -> pa.Schema:
+    """The id and kept columns' fields of one chunk, in output order."""
+    names = ([id_column] if id_column else []) + [c for c in keep_names if c != id_column]
+    return pa.schema([chunk.columns.schema.field(c) for c in names])
+
+
+def _report_duplicates(job: EmbedJob, files: list[InputFile], candidates: np.ndarray) -> None:
+    """Second pass over the ids whose keys collided: raise naming real duplicates (hash collisions are ignored)."""
+    seen: dict = {}
+    dups: dict = {}
+    cand = np.sort(candidates)
+    for row, chunk in read_chunks(job, files):
+        ids = chunk.columns.column(job.id_column).combine_chunks()
+        hits = np.nonzero(np.isin(id_keys(ids), cand))[0]
+        for i in hits:
+            value = ids[int(i)].as_py()
+            where = f"{chunk.file.name} {chunk.where(int(i))}"
+            if value in seen:
+                dups.setdefault(value, [seen[value]]).append(where)
+            else:
+                seen[value] = where
+    if dups:
+        first = next(iter(dups.items()))
+        more = f" ({len(dups) - 1} more duplicated ids)" if len(dups) > 1 else ""
+        raise InputError(f"duplicate id {first[0]!r} (--id-column {job.id_column!r}) at {' and '.join(first[1][:3])}{more}; "
+                         "ids must be unique, or pass --allow-duplicate-ids")

@@ -1,0 +1,62 @@
+"""`engine embed INPUT OUTPUT`: options -> EmbedJob -> run_embed_job. Exit codes: 0 ok, 1 failure, 2 usage."""
+from __future__ import annotations
+
+import click
+
+from export import POOLING_MODES, PRECISIONS
+
+from ..bulk.job import DEFAULT_ROWS_PER_PART, DTYPES, EmbedJob
+from ..bulk.readers import BAD_ROW_POLICIES
+from ..config import DEVICES, LONG_TEXT, EmbedderConfig
+from .errors import handle_errors
+
+
+def _columns(_ctx, _param, value: str | None) -> tuple[str, ...]:
+    return tuple(c.strip() for c in value.split(",") if c.strip()) if value else ()
+
+
+@click.command()
+@click.argument("input", metavar="INPUT")
+@click.argument("output", metavar="OUTPUT", type=click.Path(file_okay=False))
+@click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
+@click.option("--id-column", default=None, help="Column holding unique ids. Default: the row number across the whole input.")
+@click.option("--keep-columns", callback=_columns, default=None, metavar="A,B", help="Columns copied to the output (others are dropped).")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Stored embedding type.")
+@click.option("--on-bad-row", type=click.Choice(BAD_ROW_POLICIES), default="error", show_default=True,
+              help="Null, empty, non-string or invalid UTF-8 text: stop, drop the row, or embed ''.")
+@click.option("--allow-duplicate-ids", is_flag=True, help="Do not refuse repeated ids.")
+@click.option("--overwrite", is_flag=True, help="Delete OUTPUT's contents and start over.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing (errors still go to stderr).")
+@click.option("--rows-per-part", type=click.IntRange(min=1), default=DEFAULT_ROWS_PER_PART, show_default=True,
+              help="Input rows per output part (the unit of resume).")
+@click.option("--window-rows", type=click.IntRange(min=1), default=None,
+              help="Rows handed to the Embedder at once (length-sorted inside). Default: 1024 on CPU, 8192 on CUDA.")
+@click.option("--model", default=None, help="Model folder, exported folder or hub id. Default: bundled all-MiniLM-L6-v2.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="Model precision (export folders keep their own).")
+@click.option("--max-length", type=click.IntRange(min=2), default=None, help="Tokens per text. Default: the model's.")
+@click.option("--max-batch-tokens", type=click.IntRange(min=1), default=None, help="Padded tokens per batch. Default: 4096 CPU, 32768 CUDA.")
+@click.option("--pooling", type=click.Choice(POOLING_MODES), default=None, help="Default: the model's.")
+@click.option("--normalize/--no-normalize", default=None, help="L2-normalize. Default: the model's.")
+@click.option("--long-text", type=click.Choice(LONG_TEXT), default="truncate", show_default=True,
+              help="Texts over max length: truncate, or embed overlapping chunks and average them.")
+@click.option("--chunk-stride", type=click.IntRange(min=0), default=None, help="Tokens shared by neighbouring chunks. Default: max length / 8.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads. Default: physical cores.")
+@click.option("--cache-dir", default=None, help="Where model folders are exported on first use.")
+@handle_errors
+def embed(input, output, device, precision, max_length, max_batch_tokens, pooling, normalize, long_text, chunk_stride,
+          threads, cache_dir, model, **job_options) -> None:
+    """Embed a corpus INPUT (parquet / jsonl[.gz] / csv / txt file, folder or glob) into a parquet dataset OUTPUT.
+
+    Resumable: rerun the same command after a crash and it continues where it stopped.
+    """
+    from ..bulk import Progress, run_embed_job
+
+    cfg = EmbedderConfig(model=model, device=device, precision=precision, max_length=max_length,
+                         max_batch_tokens=max_batch_tokens, pooling=pooling, normalize=normalize, threads=threads,
+                         long_text=long_text, chunk_stride=chunk_stride, cache_dir=cache_dir)
+    job = EmbedJob(input=input, output=output, embedder=cfg, **job_options)
+    summary = run_embed_job(job, Progress.for_job(job.quiet))
+    if not job.quiet:
+        for line in summary.lines():
+            click.echo(line)

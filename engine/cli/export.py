@@ -1,0 +1,48 @@
+"""`engine export MODEL OUT_DIR`: options -> ExportOptions -> export_model."""
+from __future__ import annotations
+
+import click
+
+from export import POOLING_MODES, PRECISIONS, ExportOptions
+
+from ..extras import require_exporter
+from .errors import handle_errors
+
+
+@click.command()
+@click.argument("model")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--pooling", type=click.Choice(POOLING_MODES), default=None, help="Default: from sentence-transformers metadata, else cls.")
+@click.option("--normalize/--no-normalize", default=None, help="L2-normalize inside the graph. Default: from metadata, else off.")
+@click.option("--max-length", type=int, default=None, help="Default: from metadata, else the model's max positions.")
+@click.option("--last-k", type=int, default=4, show_default=True, help="Layers combined by the last-k-* pooling modes.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("--token-embeddings", is_flag=True, help="Also output token_embeddings (B, T, H).")
+@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--atol", type=float, default=None, help="Override the max-abs parity threshold for every output.")
+@click.option("--min-cos", type=float, default=None, help="Override the min-cosine parity threshold for every output.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT_DIR.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow model code from the hub (off by default).")
+@click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
+@handle_errors
+def export(**kwargs) -> None:
+    """Export MODEL (folder or hub id) to validated ONNX graphs in OUT_DIR."""
+    require_exporter("engine export")
+    from export import export_model  # imports torch; keep `engine --help` and `engine embed` light
+
+    manifest = export_model(ExportOptions(**kwargs), log=lambda m: click.echo(m, err=True))
+    click.echo(format_summary(manifest))
+
+
+def format_summary(manifest: dict) -> str:
+    """A short human summary of an export: fused ops, parity per output (the manifest's notes are logged, not here)."""
+    lines = [
+        f"exported {manifest['architecture']} ({manifest['layers']} layers, hidden {manifest['hidden_size']}) "
+        f"pooling={manifest['pooling']} normalize={manifest['normalize']} max_length={manifest['max_length']} "
+        f"precision={manifest['precision']} in {manifest['export_seconds']}s",
+        f"fused ops: {manifest['fused_ops']}" + ("" if manifest["attention_fused"] else "  (attention NOT fused)"),
+    ]
+    for graph, report in manifest["parity"].items():
+        for name, o in report["outputs"].items():
+            lines.append(f"parity {graph}/{name}: max_abs={o['max_abs']:.3g} min_cos={o['min_cos']:.7f} mean_cos={o['mean_cos']:.7f}")
+    return "\n".join(lines)  # notes went to stderr through the log as the export finished (also on failure)

@@ -1,0 +1,212 @@
+"""Embedder: the stateful object that holds a session and encodes text like SentenceTransformer.encode."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from export import OptionError, read_manifest
+
+from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig
+from ..extras import require
+from .batching import id_windows, text_windows
+from .models import resolve_export
+from .postprocess import OUTPUT_PRECISIONS, aggregate_chunks, l2_normalize, quantize
+from .session import choose_device, open_session, run_batch, session_device
+from .stages import BatchPlan, EncodeStats, run_stages, scatter, scatter_tokens
+from .tokenize import check_texts, chunk_windows, load_tokenizer
+
+SORT_WINDOW = 8192  # texts sorted together; bounds memory while keeping padding low
+
+
+@dataclass(frozen=True)
+class ChunkEmbeddings:
+    """Per-chunk vectors of long texts: embeddings (C, D), text_index (C,), tokens (C,) content tokens per chunk."""
+
+    embeddings: NDArray[np.float32]
+    text_index: NDArray[np.int64]
+    tokens: NDArray[np.int64]
+
+
+class Embedder:
+    """Encode texts with an exported model under onnxruntime (drop-in for SentenceTransformer.encode)."""
+
+    def __init__(self, model: str | Path | None = None, device: str = "auto", precision: str | None = None,
+                 max_length: int | None = None, max_batch_tokens: int | None = None,
+                 pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
+                 long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None) -> None:
+        cfg = EmbedderConfig(model=str(model) if model is not None else None, device=device, precision=precision,
+                             max_length=max_length, max_batch_tokens=max_batch_tokens, pooling=pooling,
+                             normalize=normalize, threads=threads, long_text=long_text, chunk_stride=chunk_stride,
+                             cache_dir=cache_dir)
+        self._setup(cfg)
+
+    @classmethod
+    def from_config(cls, cfg: EmbedderConfig) -> "Embedder":
+        """Build from a frozen EmbedderConfig (what the CLI and pipelines use)."""
+        self = cls.__new__(cls)
+        self._setup(cfg)
+        return self
+
+    def _setup(self, cfg: EmbedderConfig) -> None:
+        self.config = cfg
+        self.model_dir = resolve_export(cfg)
+        self.manifest = read_manifest(self.model_dir)
+        _check_against_manifest(cfg, self.manifest, self.model_dir)
+        self.max_length = cfg.max_length or self.manifest["max_length"]
+        self.dim = int(self.manifest["embedding_dim"])
+        self.tokenizer = load_tokenizer(self.model_dir, self.max_length)
+        self._session = open_session(self.model_dir / "embed.onnx", choose_device(cfg.device), cfg.threads, requested=cfg.device)
+        self.device = session_device(self._session)
+        self.providers = self._session.get_providers()
+        self.max_batch_tokens = cfg.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS[self.device]
+        self._inspect_session = None
+        self._outputs = {o.name for o in self._session.get_outputs()}
+        self.stats = EncodeStats()
+
+    def reset_stats(self) -> None:
+        """Zero the cumulative counters."""
+        self.stats = EncodeStats()
+
+    def encode(self, sentences: str | list[str], batch_size: int | None = None, show_progress_bar: bool = False,
+               output_value: str = "sentence_embedding", precision: str = "float32", convert_to_numpy: bool = True,
+               convert_to_tensor: bool = False, normalize_embeddings: bool | None = None, truncate_dim: int | None = None,
+               prompt_name: str | None = None, prompt: str | None = None):
+        """Embed texts: (N, D) float32 (1-D for a single string), same names and semantics as SentenceTransformer.encode."""
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        check_texts(texts)
+        if precision not in OUTPUT_PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not one of {', '.join(OUTPUT_PRECISIONS)}")
+        if output_value not in ("sentence_embedding", "token_embeddings"):
+            raise ValueError(f"output_value {output_value!r} must be 'sentence_embedding' or 'token_embeddings'")
+        texts = self._apply_prompt(texts, prompt_name, prompt)
+        self.stats.texts += len(texts)
+        if output_value == "token_embeddings":
+            tokens = self._token_embeddings(texts, batch_size)
+            return tokens[0] if single else tokens
+        if self.config.long_text == "chunk":
+            chunks = self.encode_chunks(texts, batch_size=batch_size, _prompted=True)
+            emb = aggregate_chunks(chunks.embeddings, chunks.text_index, chunks.tokens.astype(np.float32), len(texts))
+            if self.manifest["normalize"]:
+                emb = l2_normalize(emb)
+        else:
+            windows = text_windows(self.tokenizer, texts, SORT_WINDOW, truncated := [])
+            emb = self._run(windows, len(texts), batch_size, show_progress_bar)
+            self.stats.truncated += sum(truncated)
+        if normalize_embeddings:
+            emb = l2_normalize(emb)
+        if truncate_dim:
+            emb = emb[:, :truncate_dim]
+        emb = quantize(emb, precision)
+        out = emb[0] if single else emb
+        if convert_to_tensor:
+            torch = require("torch", "export", "convert_to_tensor=True")
+            return torch.from_numpy(np.ascontiguousarray(out))
+        return out if convert_to_numpy or single else list(out)
+
+    def encode_query(self, sentences, **kwargs):
+        """encode with the model's 'query' prompt, when its metadata defines one."""
+        return self.encode(sentences, prompt_name=kwargs.pop("prompt_name", self._prompt_named("query")), **kwargs)
+
+    def encode_document(self, sentences, **kwargs):
+        """encode with the model's 'document' (or 'passage' / 'corpus') prompt, when defined."""
+        name = next((n for n in ("document", "passage", "corpus") if n in self.manifest["prompts"]), None)
+        return self.encode(sentences, prompt_name=kwargs.pop("prompt_name", name), **kwargs)
+
+    def encode_chunks(self, sentences: list[str], batch_size: int | None = None, _prompted: bool = False) -> ChunkEmbeddings:
+        """Split each text into max_length token windows (overlapping by chunk_stride) and embed every window."""
+        texts = list(sentences)
+        check_texts(texts)
+        if not _prompted:
+            texts = self._apply_prompt(texts, None, None)
+        stride = self.config.stride_for(self.max_length)
+        ids, owner = chunk_windows(self.tokenizer, texts, self.max_length, stride)
+        emb = self._run(id_windows(ids, SORT_WINDOW), len(ids), batch_size, False)
+        if not _prompted:  # encode() counts its own texts
+            self.stats.texts += len(texts)
+        specials = len(self.tokenizer.encode("").ids)
+        tokens = np.fromiter((len(x) - specials for x in ids), dtype=np.int64, count=len(ids))
+        return ChunkEmbeddings(embeddings=emb, text_index=owner, tokens=np.maximum(tokens, 1))
+
+    def inspect(self, texts: str | list[str]):
+        """Hidden states and attentions per text from the introspection graph (see engine.runtime.introspect)."""
+        from .introspect import run_inspection
+
+        if self._inspect_session is None:
+            self._inspect_session = open_session(self.model_dir / "inspect.onnx", self.device, self.config.threads)
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return run_inspection(self._inspect_session, self.tokenizer, texts, self.manifest["inputs"],
+                              self.manifest["pad_token_id"], self.max_length)
+
+    def _stages(self, windows, batch_size: int | None, output: str):
+        """(window offset, batch, output) for every padded batch of windows, run on this Embedder's session."""
+        plan = BatchPlan(self.max_batch_tokens, batch_size, self.manifest["pad_token_id"], 8 if self.device == "cuda" else 1)
+        inputs = self.manifest["inputs"]
+
+        def run(batch):
+            return run_batch(self._session, batch, inputs, [output], self.device)[0]
+        return run_stages(windows, run, plan, self.stats)
+
+    def _run(self, windows, n: int, batch_size: int | None, progress: bool) -> NDArray[np.float32]:
+        """Pooled vectors (n, D) float32 of n sequences, scattered back into input order."""
+        bar = _progress(n, progress)
+        out = scatter(self._stages(windows, batch_size, "sentence_embedding"), n, self.dim, bar.update if bar else None)
+        if bar:
+            bar.close()
+        return out
+
+    def _token_embeddings(self, texts: list[str], batch_size: int | None) -> list[NDArray[np.float32]]:
+        """Per-text (t_i, H) token vectors, padding removed."""
+        if "token_embeddings" not in self._outputs:
+            raise OptionError(f"{self.model_dir} was exported without token embeddings; re-export with --token-embeddings")
+        truncated: list[int] = []
+        windows = text_windows(self.tokenizer, texts, SORT_WINDOW, truncated)
+        result = scatter_tokens(self._stages(windows, batch_size, "token_embeddings"), len(texts))
+        self.stats.truncated += sum(truncated)
+        return result
+
+    def _apply_prompt(self, texts: list[str], prompt_name: str | None, prompt: str | None) -> list[str]:
+        """Prepend a prompt the way sentence-transformers does (explicit prompt, named prompt, or the default)."""
+        prompts = self.manifest["prompts"]
+        if prompt is None:
+            name = prompt_name or self.manifest.get("default_prompt_name")
+            if prompt_name and prompt_name not in prompts:
+                raise ValueError(f"prompt_name {prompt_name!r} not found; the model defines {sorted(prompts) or 'no prompts'}")
+            prompt = prompts.get(name, "") if name else ""
+        return [prompt + t for t in texts] if prompt else texts
+
+    def _prompt_named(self, name: str) -> str | None:
+        """name if the model defines that prompt, else None."""
+        return name if name in self.manifest["prompts"] else None
+
+    def __repr__(self) -> str:
+        return (f"Embedder(model_dir={str(self.model_dir)!r}, device={self.device!r}, precision={self.manifest['precision']!r}, "
+                f"dim={self.dim}, max_length={self.max_length})")
+
+
+def _check_against_manifest(cfg: EmbedderConfig, manifest: dict, folder: Path) -> None:
+    """Options that are baked into an export must agree with it."""
+    baked = {"pooling": manifest["pooling"], "normalize": manifest["normalize"], "precision": manifest["precision"]}
+    for name, have in baked.items():
+        want = getattr(cfg, name)
+        if want is not None and want != have:
+            raise OptionError(f"{folder} was exported with {name}={have!r} but {name}={want!r} was asked; "
+                              f"re-export with 'engine export MODEL DIR --{name.replace('_', '-')} ...' or pass the model folder")
+    if cfg.max_length and cfg.max_length > manifest["max_length"]:
+        raise OptionError(f"max_length {cfg.max_length} exceeds the export's {manifest['max_length']}; re-export with --max-length")
+
+
+def _progress(total: int, enabled: bool):
+    """A tqdm bar on stderr when asked for and available."""
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        warnings.warn("show_progress_bar needs tqdm; continuing without a bar", RuntimeWarning, stacklevel=3)
+        return None
+    return tqdm(total=total, unit="text", desc="encode")

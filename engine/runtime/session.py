@@ -1,0 +1,100 @@
+"""Open onnxruntime sessions on CPU or CUDA, and check which provider really runs them."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from export.devices import gpu_visible
+
+from ..errors import ProviderUnavailableError
+from .batching import Batch
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+_warned_fallback = False
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (hyperthread siblings counted once)."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in allowed:
+        sib = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        cores.add(sib.read_text().strip() if sib.exists() else str(cpu))
+    return max(1, len(cores))
+
+
+def choose_device(device: str) -> str:
+    """Resolve 'auto' (an EmbedderConfig device, already validated) to 'cuda' when a GPU is visible, else 'cpu'."""
+    if device == "auto":
+        return "cuda" if gpu_visible() else "cpu"
+    return device
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    """CPU threading and memory settings shared by every session."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or physical_cores()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Shapes change every batch: memory patterns would be planned for one shape and then grow per shape seen.
+    opts.enable_mem_pattern = False
+    opts.log_severity_level = 3
+    return opts
+
+
+def open_session(path: Path, device: str, threads: int | None = None, requested: str | None = None) -> ort.InferenceSession:
+    """Create a session on device ('cpu' or 'cuda') and verify the provider it actually got.
+
+    requested is what the user asked for ('auto' or 'cuda'); a CUDA fallback raises for 'cuda' and warns once for 'auto'.
+    """
+    global _warned_fallback
+    opts = session_options(threads)
+    if device == "cuda":
+        providers = [(CUDA, {"arena_extend_strategy": "kSameAsRequested", "cudnn_conv_algo_search": "HEURISTIC"}), CPU]
+    else:
+        providers = [CPU]
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as err:
+        if device != "cuda":
+            raise
+        got, reason = [CPU], f"{type(err).__name__}: {err}"
+        sess = None
+    else:
+        got, reason = sess.get_providers(), "onnxruntime fell back to CPU (no usable GPU, or CUDA 13 / cuDNN 9 libraries missing)"
+    if device == "cuda" and got[0] != CUDA:
+        msg = f"CUDA requested but the session runs on {got[0]}: {reason}; install onnxruntime-gpu with CUDA 13 and cuDNN 9, or pass --device cpu"
+        if requested == "cuda":
+            raise ProviderUnavailableError(msg)
+        if not _warned_fallback:
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            _warned_fallback = True
+        sess = sess or ort.InferenceSession(str(path), sess_options=opts, providers=[CPU])
+    return sess
+
+
+def session_device(sess: ort.InferenceSession) -> str:
+    """'cuda' or 'cpu', from the provider the session really uses."""
+    return "cuda" if sess.get_providers()[0] == CUDA else "cpu"
+
+
+def run_batch(sess: ort.InferenceSession, batch: Batch, input_names: list[str], outputs: list[str], device: str) -> list[np.ndarray]:
+    """Run one batch; on CUDA bind inputs and outputs on the device and copy back only the requested outputs."""
+    feed = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+    if "token_type_ids" in input_names:
+        feed["token_type_ids"] = np.zeros_like(batch.input_ids)
+    if device != "cuda":
+        return sess.run(outputs, feed)
+    binding = sess.io_binding()
+    for name, arr in feed.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, "cuda", 0))
+    for name in outputs:
+        binding.bind_output(name, "cuda")
+    sess.run_with_iobinding(binding)
+    return binding.copy_outputs_to_cpu()

@@ -1,0 +1,80 @@
+"""The encoding stages: plan and pad batches in a background thread (pre), run each batch (core), scatter (post).
+
+run_stages knows nothing of onnxruntime: it takes a function that runs one padded batch, so the batching, ordering
+and threading can be tested with a fake session.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .batching import Batch, Window, padded_batches
+from .prefetch import prefetch
+
+RunFn = Callable[[Batch], np.ndarray]  # one padded batch -> its output, first axis = the batch's rows
+
+
+@dataclass
+class EncodeStats:
+    """Cumulative counters since creation or reset_stats()."""
+
+    texts: int = 0
+    real_tokens: int = 0
+    padded_tokens: int = 0
+    truncated: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+    @property
+    def pad_overhead(self) -> float:
+        """Share of computed tokens that were padding."""
+        return 1.0 - self.real_tokens / self.padded_tokens if self.padded_tokens else 0.0
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How sequences are packed: padded-token budget, optional row cap, pad id, and pad-length multiple."""
+
+    max_batch_tokens: int
+    max_batch_size: int | None
+    pad_id: int
+    pad_multiple: int = 1
+
+
+def run_stages(windows: Iterable[Window], run: RunFn, plan: BatchPlan, stats: EncodeStats) -> Iterator[tuple[int, Batch, np.ndarray]]:
+    """Run every padded batch (prepared ahead in a background thread); yield (window offset, batch, output)."""
+    started = time.perf_counter()
+    batches = padded_batches(windows, plan.max_batch_tokens, plan.max_batch_size, plan.pad_id, plan.pad_multiple)
+    try:
+        for start, batch in prefetch(batches):
+            out = run(batch)
+            stats.real_tokens += batch.real_tokens
+            stats.padded_tokens += batch.input_ids.size
+            stats.batches += 1
+            yield start, batch, out
+    finally:
+        stats.seconds += time.perf_counter() - started
+
+
+def scatter(results: Iterable[tuple[int, Batch, np.ndarray]], n: int, dim: int, on_batch: Callable[[int], None] | None = None) -> NDArray[np.float32]:
+    """Pooled vectors (n, dim) float32 in the caller's order, from batches that came in length order."""
+    out = np.empty((n, dim), dtype=np.float32)
+    for start, batch, emb in results:  # emb (B, dim) float32
+        out[start + batch.index] = emb
+        if on_batch:
+            on_batch(len(batch.index))
+    return out
+
+
+def scatter_tokens(results: Iterable[tuple[int, Batch, np.ndarray]], n: int) -> list[NDArray[np.float32]]:
+    """Per-sequence (t_i, H) token vectors in the caller's order, padding removed."""
+    out: list = [None] * n
+    for start, batch, tok in results:  # tok (B, T, H) float32
+        lengths = batch.attention_mask.sum(1)
+        for r, i in enumerate(batch.index):
+            out[start + i] = tok[r, : lengths[r]].copy()
+    return out

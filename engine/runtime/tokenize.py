@@ -1,0 +1,82 @@
+"""Fast (Rust) tokenization without padding, with truncation counted and chunk windows for long texts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from tokenizers import Tokenizer
+
+from ..errors import ModelFolderError
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """Token ids of a list of texts, unpadded."""
+
+    ids: list[NDArray[np.int64]]  # one (t_i,) array per text, special tokens included
+    truncated: NDArray[np.bool_]  # (N,) True where the text lost tokens to max_length
+
+
+def load_tokenizer(model_dir: Path, max_length: int) -> Tokenizer:
+    """Load tokenizer.json with our own truncation and no padding.
+
+    Shipped tokenizer.json files often carry fixed padding / truncation (all-MiniLM-L6-v2: both at 128); reset them.
+    """
+    path = Path(model_dir) / "tokenizer.json"
+    if not path.is_file():
+        raise ModelFolderError(f"{model_dir} has no tokenizer.json; re-export the model with 'engine export'")
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.enable_truncation(max_length=max_length)
+    return tok
+
+
+def check_texts(texts: list) -> None:
+    """Raise TypeError naming the first item that is not a string."""
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] is {type(t).__name__}, not str; every item must be a string (use '' for empty)")
+
+
+def tokenize(tok: Tokenizer, texts: list[str]) -> Tokenized:
+    """Tokenize a batch of texts (Rust, parallel) without padding."""
+    encodings = tok.encode_batch(texts)
+    ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
+    truncated = np.fromiter((bool(e.overflowing) for e in encodings), dtype=bool, count=len(encodings))
+    return Tokenized(ids=ids, truncated=truncated)
+
+
+def special_affixes(tok: Tokenizer) -> tuple[list[int], list[int]]:
+    """Ids the post-processor puts before and after a single text ([CLS] / [SEP], <s> / </s>)."""
+    empty = tok.encode("").ids
+    sep_pos = 1 if len(empty) >= 2 else len(empty)
+    return empty[:sep_pos], empty[sep_pos:]
+
+
+def chunk_windows(tok: Tokenizer, texts: list[str], max_length: int, stride: int) -> tuple[list[NDArray[np.int64]], NDArray[np.int64]]:
+    """Split each text into windows of at most max_length tokens (specials included) overlapping by stride.
+
+    Returns the window ids and, per window, the index of its text.
+    """
+    prefix, suffix = special_affixes(tok)
+    room = max_length - len(prefix) - len(suffix)
+    if not 0 <= stride < room:
+        raise ValueError(f"chunk stride {stride} must be in 0..{room - 1} for max_length {max_length}")
+    tok.no_truncation()
+    try:
+        bodies = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+    finally:
+        tok.enable_truncation(max_length=max_length)
+    windows, owner = [], []
+    for i, body in enumerate(bodies):
+        start = 0
+        while True:
+            piece = body[start:start + room]
+            windows.append(np.asarray(prefix + piece + suffix, dtype=np.int64))
+            owner.append(i)
+            if start + room >= len(body):
+                break
+            start += room - stride
+    return windows, np.asarray(owner, dtype=np.int64)
