@@ -144,7 +144,8 @@ def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) ->
         raise OptionError(f"--max-length {max_length} is out of range for this model; it accepts 2..{limit} tokens")
     normalize = options.normalize if options.normalize is not None else bool(st.normalize)
     return ResolvedOptions(pooling=pooling, normalize=normalize, max_length=max_length, last_k=options.last_k,
-                           precision=options.precision, token_embeddings=options.token_embeddings,
+                           precision=options.precision,
+                           token_embeddings=options.token_embeddings if options.token_embeddings is not None else options.precision != "int8",
                            defaults_from="sentence-transformers" if st.pooling else "architecture")
 
 

@@ -22,7 +22,7 @@ class ExportOptions:
     max_length: int | None = None
     last_k: int = 4
     precision: str = "fp32"
-    token_embeddings: bool = False
+    token_embeddings: bool | None = None  # None: on, except int8 (per-token int8 vectors miss the 0.99 cosine bar)
     opset: int = 17
     atol: float | None = None
     min_cos: float | None = None

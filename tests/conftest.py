@@ -20,13 +20,19 @@ def minilm_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def minilm_export(minilm_path, tmp_path_factory) -> Path:
-    """all-MiniLM-L6-v2 exported at fp32 (mean pooling, normalized, max_length 256)."""
-    from export import ExportOptions, export_model
+def engine_cache(tmp_path_factory) -> Path:
+    """An export cache for the session (what $EMBEDDING_ENGINE_CACHE points at in the docs tests)."""
+    return tmp_path_factory.mktemp("engine-cache")
 
-    out = tmp_path_factory.mktemp("exports") / "minilm-fp32"
-    export_model(ExportOptions(model=str(minilm_path), out_dir=str(out)), log=lambda _m: None)
-    return out
+
+@pytest.fixture(scope="session")
+def minilm_export(engine_cache) -> Path:
+    """all-MiniLM-L6-v2 exported at fp32 (mean pooling, normalized, max_length 256), as Embedder() exports it on
+    first use: into the session's cache, so a warm Embedder() finds it."""
+    from engine.config import EmbedderConfig
+    from engine.runtime.models import resolve_export
+
+    return resolve_export(EmbedderConfig(cache_dir=str(engine_cache)))
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +41,14 @@ def embedder(minilm_export):
     from engine import Embedder
 
     return Embedder(minilm_export, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def st_model(minilm_path):
+    """sentence-transformers on the same all-MiniLM-L6-v2 folder: the reference the engine must match."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(minilm_path), device="cpu")
 
 
 @pytest.fixture(scope="session")

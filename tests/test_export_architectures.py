@@ -125,8 +125,9 @@ def test_every_output_matches_pytorch_at_batch_1_to_33_and_length_1_to_max(arch,
             assert np.abs(attn[:, i, :, :t, t:]).max(initial=0.0) < 1e-6
 
 
-def test_token_embeddings_only_when_asked(tiny_models, tmp_path):
-    m = export_model(ExportOptions(model=str(tiny_models["roberta"]), out_dir=str(tmp_path / "e")), log=lambda _m: None)
+def test_token_embeddings_can_be_left_out(tiny_models, tmp_path):
+    m = export_model(ExportOptions(model=str(tiny_models["roberta"]), out_dir=str(tmp_path / "e"), token_embeddings=False),
+                     log=lambda _m: None)
     assert m["outputs"]["embed.onnx"] == ["sentence_embedding"]
     assert [o.name for o in onnx.load(str(tmp_path / "e" / "embed.onnx")).graph.output] == ["sentence_embedding"]
     assert set(m["parity"]["embed"]["outputs"]) == {"sentence_embedding"}

@@ -275,7 +275,7 @@ def test_cli_writes_everything(minilm_export, real_texts, tmp_path):
     result = _run(["inspect", CHAPTER, "Hello there.", "--model", str(minilm_export), "--out", str(out), "--layers", "0,5",
                    "--heads", "0-3", "--ignore-special", "--corpus", str(corpus), "--save-arrays", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")}
     assert names == {
         "attention.html", "top_attended.csv", "arrays/text0.npz", "arrays/text1.npz",
         "attention_text0_layer0.png", "attention_text0_layer5.png", "attention_text1_layer0.png", "attention_text1_layer5.png",
@@ -337,3 +337,36 @@ def test_cli_bad_corpus(minilm_export, tmp_path):
     bad.write_text('{"text": "ok"}\n{"body": "no text"}\n')
     result = _run(["inspect", "--corpus", str(bad), "--model", str(minilm_export), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "bad.jsonl:2" in result.output
+
+
+def test_cli_rerun_replaces_stale_outputs_and_refuses_foreign_folders(minilm_export, tmp_path):
+    out = tmp_path / "out"
+    first = _run(["inspect", CHAPTER, "--model", str(minilm_export), "--out", str(out), "--layers", "0,5", "--device", "cpu"])
+    assert first.exit_code == 0, first.output
+    assert {p.name for p in out.glob("*.png")} == {"attention_text0_layer0.png", "attention_text0_layer5.png"}
+    again = _run(["inspect", "Hello there.", "--model", str(minilm_export), "--out", str(out), "--layers", "2",
+                  "--device", "cpu"])
+    assert again.exit_code == 0, again.output
+    assert {p.name for p in out.glob("*.png")} == {"attention_text0_layer2.png"}  # no stale layer 0 / 5 pictures
+    assert "Hello" in (out / "attention.html").read_text() and "embracing" not in (out / "attention.html").read_text()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    refused = _run(["inspect", CHAPTER, "--model", str(minilm_export), "--out", str(foreign), "--device", "cpu"])
+    assert refused.exit_code == 1 and "not written by engine inspect" in refused.output and "notes.txt" in refused.output
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_png_has_every_selected_head_in_its_own_panel(inspection, tmp_path):
+    """The tiled PNG: panel k shows head k's weights on the shared Blues scale (dark where the weight is 1)."""
+    from PIL import Image
+
+    from engine.inspect.heatmap_png import colorize
+
+    tokens, att = inspection.tokens[0], inspection.attentions[0]
+    path = heatmap_png(tokens, att, 0, tmp_path / "l0.png", heads=[2])  # layer 0 head 2: previous-token head
+    img = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    darkest = colorize(np.array(1.0))
+    hits = np.all(np.abs(img - darkest) <= 3, axis=-1)
+    strong = int((att[0, 2] > 0.97).sum())
+    assert strong >= len(tokens) - 2 and hits.sum() >= strong * 4  # each near-1 cell is a dark block of pixels

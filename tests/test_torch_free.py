@@ -59,3 +59,30 @@ def test_model_folder_without_torch_names_the_extra(minilm_path, tmp_path):
     (tmp_path / "in.txt").write_text("one text\n")
     cli = torch_free("engine", "embed", str(tmp_path / "in.txt"), str(tmp_path / "o"), "--model", str(minilm_path))
     assert cli.returncode == 1 and "embedding-engine[export]" in cli.stderr and "Traceback" not in cli.stderr
+
+
+def test_warm_cache_starts_without_torch_and_without_hashing(tiny_models, tmp_path):
+    """A model folder exported once is found again from file metadata alone: no torch import, no byte hashing."""
+    import shutil
+
+    folder = tmp_path / "tiny-bert"
+    shutil.copytree(tiny_models["bert"], folder)
+    cache = tmp_path / "cache"
+    first = Embedder(folder, device="cpu", cache_dir=str(cache))  # exports into the cache (needs torch)
+    code = (f"import export.source as s\n"
+            f"s.hash_folder = lambda p: (_ for _ in ()).throw(AssertionError('hashed on a warm start'))\n"
+            f"from engine import Embedder\n"
+            f"e = Embedder({str(folder)!r}, device='cpu', cache_dir={str(cache)!r})\n"
+            f"print(e.model_dir)\n")
+    warm = torch_free("-c", code)
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stdout.strip() == str(first.model_dir)
+    # An edited file changes the cheap key: the next start must look again (and, without torch, says what to install)
+    (folder / "config.json").write_text((folder / "config.json").read_text() + "\n")
+    cold = torch_free("-c", code)
+    assert cold.returncode != 0 and "embedding-engine[export]" in cold.stderr
+    # With torch, the content hash finds that nothing that matters changed... or re-exports when it did; either way
+    # the export is valid and recorded for the next warm start.
+    again = Embedder(folder, device="cpu", cache_dir=str(cache))
+    np.testing.assert_allclose(again.encode(["a b c"]), first.encode(["a b c"]), atol=1e-6)
+    assert torch_free("-c", code).returncode == 0

@@ -26,27 +26,42 @@ class Summary:
 
     @property
     def rows_per_second(self) -> float:
+        """End to end: rows over the whole wall time (model load, first-use export and scan included)."""
         return self.rows / self.wall_seconds if self.wall_seconds else 0.0
 
     @property
     def tokens_per_second(self) -> float:
         return self.real_tokens / self.wall_seconds if self.wall_seconds else 0.0
 
+    @property
+    def embed_seconds(self) -> float:
+        """Time spent reading, embedding and writing rows (no model load, no scan)."""
+        return self.timings.get("embed", 0.0)
+
     def to_dict(self) -> dict:
-        return asdict(self) | {"rows_per_second": round(self.rows_per_second, 1), "tokens_per_second": round(self.tokens_per_second, 1)}
+        embed = self.embed_seconds
+        return asdict(self) | {"rows_per_second": round(self.rows_per_second, 1),
+                               "tokens_per_second": round(self.tokens_per_second, 1),
+                               "embedding_rows_per_second": round(self.rows / embed, 1) if embed else 0.0,
+                               "embedding_tokens_per_second": round(self.real_tokens / embed, 1) if embed else 0.0}
 
     def lines(self) -> list[str]:
         if self.already_complete:
             return [f"{self.output} is already complete: {self.written_rows:,} rows in {self.parts} parts; nothing to do "
                     "(pass --overwrite to embed again)"]
         resumed = f", {self.parts_resumed} of them resumed from an earlier run" if self.parts_resumed else ""
-        return [
+        t, embed = self.timings, self.embed_seconds
+        lines = [
             f"embedded {self.rows:,} rows into {self.output} ({self.written_rows:,} rows in {self.parts} parts{resumed})",
             f"real tokens {self.real_tokens:,}; truncated texts {self.truncated:,}; skipped rows {self.skipped:,}; "
             f"emptied rows {self.emptied:,}",
-            f"wall time {_duration(self.wall_seconds)}; throughput {self.rows_per_second:,.1f} rows/s, "
-            f"{self.tokens_per_second:,.0f} tokens/s",
+            f"wall time {_duration(self.wall_seconds)} (model load {_duration(t.get('model_load', 0.0))}, "
+            f"scan {_duration(t.get('scan', 0.0))}, embedding {_duration(embed)})",
         ]
+        if embed:
+            lines.append(f"embedding throughput {self.rows / embed:,.1f} rows/s, {self.real_tokens / embed:,.0f} tokens/s; "
+                         f"end to end {self.rows_per_second:,.1f} rows/s")
+        return lines
 
 
 def _duration(s: float) -> str:

@@ -17,7 +17,8 @@ from .errors import handle_errors
 @click.option("--max-length", type=int, default=None, help="Default: from metadata, else the model's max positions.")
 @click.option("--last-k", type=int, default=4, show_default=True, help="Layers combined by the last-k-* pooling modes.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
-@click.option("--token-embeddings", is_flag=True, help="Also output token_embeddings (B, T, H).")
+@click.option("--token-embeddings/--no-token-embeddings", default=None,
+              help="Also output token_embeddings (B, T, H). Default: on, except for int8.")
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--atol", type=float, default=None, help="Override the max-abs parity threshold for every output.")
 @click.option("--min-cos", type=float, default=None, help="Override the min-cosine parity threshold for every output.")

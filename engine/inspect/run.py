@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import EmbedderConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..runtime import Embedder
 from .outputs import corpus_drift, format_drift, read_corpus, write_drift_outputs, write_text_outputs
 from .selection import select_indices, special_tokens
@@ -48,6 +48,7 @@ def run_inspect(job: InspectJob) -> InspectResult:
     head_list = select_indices(job.heads, int(emb.manifest["heads"]), "head")
     name = model_label(emb.manifest, emb.model_dir)
     out = Path(job.out)
+    prepare_out(out)
     result = InspectResult()
     if job.texts:
         with warnings.catch_warnings(record=True) as caught:
@@ -66,6 +67,30 @@ def run_inspect(job: InspectJob) -> InspectResult:
         result.drift = format_drift(written.drift_summary)
         result.files += written.files
     return result
+
+
+MARKER = ".engine-inspect"  # marks a folder written by engine inspect; its outputs may be replaced on the next run
+OUTPUT_PATTERNS = ("attention_text*_layer*.png", "attention.html", "top_attended.csv", "arrays/text*.npz", "drift.csv",
+                   "drift_cls.csv", "drift_summary.json", "drift_to_layer0.png", "drift_to_previous.png")
+
+
+def prepare_out(out: Path) -> None:
+    """Make out ready for this run's files: a folder of an earlier run loses its outputs (no stale PNG stays beside
+    a new page); a non-empty folder that engine inspect did not write is refused, nothing deleted."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; pass a folder (it is created if missing)")
+    if out.is_dir() and not (out / MARKER).is_file():
+        entries = sorted(p.name for p in out.iterdir())
+        if entries:
+            shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+            raise OutputError(f"--out {out} is not empty and was not written by engine inspect (it holds {shown}); "
+                              "choose a new or empty folder")
+    if out.is_dir():
+        for pattern in OUTPUT_PATTERNS:
+            for old in out.glob(pattern):
+                old.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("engine inspect output folder: its files are replaced by the next run\n")
 
 
 def model_label(manifest: dict, model_dir: Path) -> str:

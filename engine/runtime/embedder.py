@@ -16,6 +16,7 @@ from .batching import id_windows, text_windows
 from .models import resolve_export
 from .postprocess import OUTPUT_PRECISIONS, aggregate_chunks, l2_normalize, quantize
 from .session import choose_device, open_session, run_batch, session_device
+from .similarity import similarity, similarity_pairwise
 from .stages import BatchPlan, EncodeStats, run_stages, scatter, scatter_tokens
 from .tokenize import check_texts, chunk_windows, load_tokenizer
 
@@ -66,23 +67,29 @@ class Embedder:
         self._inspect_session = None
         self._outputs = {o.name for o in self._session.get_outputs()}
         self.stats = EncodeStats()
+        self.similarity_fn_name = self.manifest.get("similarity_fn_name") or "cosine"
 
     def reset_stats(self) -> None:
         """Zero the cumulative counters."""
         self.stats = EncodeStats()
 
-    def encode(self, sentences: str | list[str], batch_size: int | None = None, show_progress_bar: bool = False,
-               output_value: str = "sentence_embedding", precision: str = "float32", convert_to_numpy: bool = True,
-               convert_to_tensor: bool = False, normalize_embeddings: bool | None = None, truncate_dim: int | None = None,
-               prompt_name: str | None = None, prompt: str | None = None):
-        """Embed texts: (N, D) float32 (1-D for a single string), same names and semantics as SentenceTransformer.encode."""
-        single = isinstance(sentences, str)
-        texts = [sentences] if single else list(sentences)
+    def encode(self, inputs: str | list[str] | None = None, prompt_name: str | None = None, prompt: str | None = None,
+               batch_size: int | None = None, show_progress_bar: bool | None = None,
+               output_value: str | None = "sentence_embedding", precision: str = "float32", convert_to_numpy: bool = True,
+               convert_to_tensor: bool = False, device: str | None = None, normalize_embeddings: bool = False,
+               truncate_dim: int | None = None, pool: None = None, chunk_size: int | None = None, *,
+               sentences: str | list[str] | None = None):
+        """Embed texts: (N, D) float32 (1-D for a single string), SentenceTransformer.encode's names, order and semantics.
+
+        batch_size caps rows per batch (the token budget packs batches either way); device must be None or this
+        Embedder's own; pool and chunk_size (multi-process encoding) are not needed and must be None. sentences= is
+        the name sentence-transformers used before version 6.
+        """
+        texts_in = _one_of(inputs, sentences)
+        single = isinstance(texts_in, str)
+        texts = [texts_in] if single else list(texts_in)
         check_texts(texts)
-        if precision not in OUTPUT_PRECISIONS:
-            raise ValueError(f"precision {precision!r} is not one of {', '.join(OUTPUT_PRECISIONS)}")
-        if output_value not in ("sentence_embedding", "token_embeddings"):
-            raise ValueError(f"output_value {output_value!r} must be 'sentence_embedding' or 'token_embeddings'")
+        _check_encode_options(self, precision, output_value, device, pool, truncate_dim)
         texts = self._apply_prompt(texts, prompt_name, prompt)
         self.stats.texts += len(texts)
         if output_value == "token_embeddings":
@@ -95,12 +102,12 @@ class Embedder:
                 emb = l2_normalize(emb)
         else:
             windows = text_windows(self.tokenizer, texts, SORT_WINDOW, truncated := [])
-            emb = self._run(windows, len(texts), batch_size, show_progress_bar)
+            emb = self._run(windows, len(texts), batch_size, bool(show_progress_bar))
             self.stats.truncated += sum(truncated)
+        if truncate_dim:  # Matryoshka: truncate, then normalize (as sentence-transformers does)
+            emb = emb[:, :truncate_dim]
         if normalize_embeddings:
             emb = l2_normalize(emb)
-        if truncate_dim:
-            emb = emb[:, :truncate_dim]
         emb = quantize(emb, precision)
         out = emb[0] if single else emb
         if convert_to_tensor:
@@ -108,14 +115,43 @@ class Embedder:
             return torch.from_numpy(np.ascontiguousarray(out))
         return out if convert_to_numpy or single else list(out)
 
-    def encode_query(self, sentences, **kwargs):
-        """encode with the model's 'query' prompt, when its metadata defines one."""
-        return self.encode(sentences, prompt_name=kwargs.pop("prompt_name", self._prompt_named("query")), **kwargs)
+    def similarity(self, embeddings1, embeddings2) -> NDArray[np.float32]:
+        """(N, M) cosine similarities, as SentenceTransformer.similarity (numpy instead of a torch tensor)."""
+        return similarity(embeddings1, embeddings2, self.similarity_fn_name)
 
-    def encode_document(self, sentences, **kwargs):
+    def similarity_pairwise(self, embeddings1, embeddings2) -> NDArray[np.float32]:
+        """(N,) cosine similarity of each pair of rows, as SentenceTransformer.similarity_pairwise."""
+        return similarity_pairwise(embeddings1, embeddings2, self.similarity_fn_name)
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """Width of the sentence embedding (sentence-transformers' name before 6.2)."""
+        return self.dim
+
+    def get_embedding_dimension(self) -> int:
+        """Width of the sentence embedding (sentence-transformers' name since 6.2)."""
+        return self.dim
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens per text (sentence-transformers' name for max_length); settable up to the export's max_length."""
+        return self.max_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= self.manifest["max_length"]:
+            raise OptionError(f"max_seq_length must be an integer in 2..{self.manifest['max_length']} "
+                              f"(the export's max_length), got {value!r}")
+        self.max_length = value
+        self.tokenizer.enable_truncation(max_length=value)
+
+    def encode_query(self, inputs=None, **kwargs):
+        """encode with the model's 'query' prompt, when its metadata defines one."""
+        return self.encode(inputs, prompt_name=kwargs.pop("prompt_name", self._prompt_named("query")), **kwargs)
+
+    def encode_document(self, inputs=None, **kwargs):
         """encode with the model's 'document' (or 'passage' / 'corpus') prompt, when defined."""
         name = next((n for n in ("document", "passage", "corpus") if n in self.manifest["prompts"]), None)
-        return self.encode(sentences, prompt_name=kwargs.pop("prompt_name", name), **kwargs)
+        return self.encode(inputs, prompt_name=kwargs.pop("prompt_name", name), **kwargs)
 
     def encode_chunks(self, sentences: list[str], batch_size: int | None = None, _prompted: bool = False) -> ChunkEmbeddings:
         """Split each text into max_length token windows (overlapping by chunk_stride) and embed every window."""
@@ -198,6 +234,30 @@ def _check_against_manifest(cfg: EmbedderConfig, manifest: dict, folder: Path) -
                               f"re-export with 'engine export MODEL DIR --{name.replace('_', '-')} ...' or pass the model folder")
     if cfg.max_length and cfg.max_length > manifest["max_length"]:
         raise OptionError(f"max_length {cfg.max_length} exceeds the export's {manifest['max_length']}; re-export with --max-length")
+
+
+def _one_of(inputs, sentences):
+    """The texts, given as inputs= (sentence-transformers 6) or sentences= (earlier versions), not both."""
+    if inputs is not None and sentences is not None:
+        raise TypeError("pass the texts once, as inputs= (or the older name sentences=), not both")
+    if inputs is None and sentences is None:
+        raise TypeError("encode() needs the texts: encode(['a text', ...]) or encode(inputs=[...])")
+    return inputs if inputs is not None else sentences
+
+
+def _check_encode_options(emb: "Embedder", precision: str, output_value, device, pool, truncate_dim) -> None:
+    """Refuse encode options this Embedder cannot honour, naming the fix."""
+    if precision not in OUTPUT_PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(OUTPUT_PRECISIONS)}")
+    if output_value not in ("sentence_embedding", "token_embeddings"):
+        raise ValueError(f"output_value {output_value!r} must be 'sentence_embedding' or 'token_embeddings'")
+    if device is not None and device != emb.device:
+        raise ValueError(f"this Embedder runs on {emb.device!r}; choose the device when creating it, "
+                         f"Embedder(..., device={device!r})")
+    if pool is not None:
+        raise ValueError("pool (multi-process encoding) is not needed: one Embedder already uses every core")
+    if truncate_dim is not None and not 1 <= truncate_dim <= emb.dim:
+        raise ValueError(f"truncate_dim must be in 1..{emb.dim}, got {truncate_dim}")
 
 
 def _progress(total: int, enabled: bool):

@@ -1,4 +1,9 @@
-"""Map a model argument to a validated export folder, exporting model folders once into a cache."""
+"""Map a model argument to a validated export folder, exporting model folders once into a cache.
+
+A warm cache answers from file metadata alone: the folder's path and every file's name, size and mtime form a cheap key,
+recorded next to the export it led to. Only on a miss is the folder hashed byte by byte (the content key, so a moved or
+copied folder still finds its export) and torch imported, to export when the content is new too.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,13 +11,15 @@ import json
 import os
 from pathlib import Path
 
-from export import ExportOptions, __version__ as exporter_version, read_manifest
-from export.manifest import MANIFEST
+from export import __version__ as exporter_version, read_manifest
+from export.manifest import MANIFEST, write_json_atomic
 
 from ..config import EmbedderConfig
 from ..errors import ModelFolderError
 from ..extras import require_exporter
 from ..filelock import exclusive_lock
+
+INDEX = ".index"  # cache/.index/<cheap key>.json -> {"target": export folder name}
 
 
 def default_cache_dir() -> Path:
@@ -44,29 +51,62 @@ def resolve_export(cfg: EmbedderConfig, log=lambda _m: None) -> Path:
     path = Path(model).expanduser()
     if path.is_dir() and is_export_folder(path):
         return path
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    options = _export_options(cfg)
+    cheap = _cheap_key(path, options) if path.is_dir() else None
+    if cheap and (hit := _lookup(cache, cheap)) is not None:
+        return hit
     require_exporter(f"exporting the model folder {model!r} to ONNX (an exported folder runs without it)")
-    from export import export_model  # torch is imported only when a model folder must be exported
+    from export import ExportOptions, export_model  # torch is imported only when a model folder must be exported
     from export.source import resolve_source
 
     src = resolve_source(model)
-    precision = cfg.precision or "fp32"
-    key_fields = {"content_hash": src.content_hash, "pooling": cfg.pooling, "normalize": cfg.normalize,
-                  "max_length": cfg.max_length, "precision": precision, "exporter": exporter_version}
-    key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:16]
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    key = hashlib.sha256(json.dumps({"content_hash": src.content_hash, **options}, sort_keys=True).encode()).hexdigest()[:16]
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"{src.path.name}-{precision}-{key}"
+    target = cache / f"{src.path.name}-{options['precision']}-{key}"
     with exclusive_lock(cache / f".{target.name}.lock"):  # two processes asking for the same model export it once
-        if is_export_folder(target):
-            try:
-                read_manifest(target)
-                return target
-            except Exception:  # an invalid cached export is rebuilt below
-                pass
-        log(f"exporting {model} to the cache at {target} (first use; later runs reuse it)")
-        export_model(ExportOptions(model=model, out_dir=str(target), pooling=cfg.pooling, normalize=cfg.normalize,
-                                   max_length=cfg.max_length, precision=precision,
-                                   # int8 per-token vectors miss the 0.99 cosine bar that pooled ones meet
-                                   token_embeddings=precision != "int8",
-                                   overwrite=True), log=log)
+        if not _valid_export(target):
+            log(f"exporting {model} to the cache at {target} (first use; later runs reuse it)")
+            export_model(ExportOptions(model=model, out_dir=str(target), pooling=cfg.pooling, normalize=cfg.normalize,
+                                       max_length=cfg.max_length, precision=options["precision"], overwrite=True), log=log)
+    if cheap:
+        (cache / INDEX).mkdir(exist_ok=True)
+        write_json_atomic(cache / INDEX / f"{cheap}.json", {"target": target.name, "model": str(path.resolve())})
     return target
+
+
+def _export_options(cfg: EmbedderConfig) -> dict:
+    """The options that decide an export's contents (its cache key, with the model)."""
+    return {"pooling": cfg.pooling, "normalize": cfg.normalize, "max_length": cfg.max_length,
+            "precision": cfg.precision or "fp32", "exporter": exporter_version}
+
+
+def _cheap_key(path: Path, options: dict) -> str:
+    """sha256 of the folder's real path and each non-hidden file's relative name, size and mtime, plus the options."""
+    root = path.resolve()
+    digest = hashlib.sha256(json.dumps([str(root), options], sort_keys=True).encode())
+    for file in sorted(p for p in root.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.relative_to(root).parts)):
+        st = file.stat()
+        digest.update(f"\n{file.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _lookup(cache: Path, cheap: str) -> Path | None:
+    """The export recorded for this cheap key, if it is still there and valid."""
+    entry = cache / INDEX / f"{cheap}.json"
+    try:
+        target = cache / json.loads(entry.read_text())["target"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return target if _valid_export(target) else None
+
+
+def _valid_export(target: Path) -> bool:
+    """True when target holds a complete export marked valid."""
+    if not is_export_folder(target):
+        return False
+    try:
+        read_manifest(target)
+    except Exception:  # an invalid cached export is rebuilt by the caller
+        return False
+    return True
