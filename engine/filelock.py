@@ -7,9 +7,8 @@ from pathlib import Path
 
 try:
     import fcntl
-except ImportError:  # Windows
+except ImportError:  # Windows: msvcrt, imported where it is used
     fcntl = None
-    import msvcrt
 
 
 def lock_file(fh, blocking: bool = True) -> bool:
@@ -20,6 +19,8 @@ def lock_file(fh, blocking: bool = True) -> bool:
             return True
         except BlockingIOError:
             return False
+    import msvcrt
+
     fh.seek(0)
     try:
         msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK, 1)

@@ -86,3 +86,19 @@ def test_warm_cache_starts_without_torch_and_without_hashing(tiny_models, tmp_pa
     again = Embedder(folder, device="cpu", cache_dir=str(cache))
     np.testing.assert_allclose(again.encode(["a b c"]), first.encode(["a b c"]), atol=1e-6)
     assert torch_free("-c", code).returncode == 0
+
+
+def test_package_imports_where_fcntl_does_not_exist():
+    """On Windows there is no fcntl: every module must still import (file locks then use msvcrt)."""
+    code = ("import importlib.abc, sys\n"
+            "class NoFcntl(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'fcntl':\n"
+            "            raise ModuleNotFoundError(\"No module named 'fcntl'\", name=name)\n"
+            "sys.meta_path.insert(0, NoFcntl())\n"
+            "sys.modules.pop('fcntl', None)\n"
+            "import engine, engine.cli, engine.bulk.run, engine.inspect.run, engine.runtime.models, engine.filelock\n"
+            "assert engine.filelock.fcntl is None\n"
+            "print('ok')\n")
+    proc = torch_free("-c", code)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
