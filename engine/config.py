@@ -41,6 +41,13 @@ class EmbedderConfig:
         _int_at_least("max_batch_tokens", self.max_batch_tokens, 1)
         _int_at_least("threads", self.threads, 1)
         _int_at_least("chunk_stride", self.chunk_stride, 0)
+        if self.long_text == "chunk" and self.max_length is not None:
+            # A chunk holds max_length tokens, the special ones included; the stride must leave new text in each.
+            # (Embedder checks the exact room once the tokenizer's special tokens are known, before any input is read.)
+            _int_at_least("max_length (with long_text 'chunk')", self.max_length, MIN_MAX_LENGTH + 1)
+            if self.chunk_stride is not None and self.chunk_stride >= self.max_length - MIN_MAX_LENGTH:
+                raise ConfigError(f"chunk_stride {self.chunk_stride} must be below max_length {self.max_length} minus "
+                                  f"the special tokens; pass a smaller --chunk-stride or a larger --max-length")
         if self.normalize is not None and not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize must be True, False or None, got {self.normalize!r}")
 

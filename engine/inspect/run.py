@@ -1,12 +1,13 @@
 """run_inspect: the `engine inspect` job. Texts -> heatmaps, the top-attended table, arrays; a corpus -> layer drift."""
 from __future__ import annotations
 
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import EmbedderConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..runtime import Embedder
 from .outputs import corpus_drift, format_drift, read_corpus, write_drift_outputs, write_text_outputs
 from .selection import select_indices, special_tokens
@@ -42,12 +43,12 @@ class InspectResult:
 
 def run_inspect(job: InspectJob) -> InspectResult:
     """Inspect job.texts (and job.corpus) with the model and write every output under job.out."""
+    out = writable_folder(Path(job.out))  # before the model loads: a bad --out fails in a second
     corpus_texts = read_corpus(Path(job.corpus)) if job.corpus else None
     emb = Embedder.from_config(job.embedder)
     layer_list = select_indices(job.layers, int(emb.manifest["layers"]), "layer")
     head_list = select_indices(job.heads, int(emb.manifest["heads"]), "head")
     name = model_label(emb.manifest, emb.model_dir)
-    out = Path(job.out)
     result = InspectResult()
     if job.texts:
         with warnings.catch_warnings(record=True) as caught:
@@ -66,6 +67,18 @@ def run_inspect(job: InspectJob) -> InspectResult:
         result.drift = format_drift(written.drift_summary)
         result.files += written.files
     return result
+
+
+def writable_folder(out: Path) -> Path:
+    """Create --out and check that files can be written in it; OutputError naming the folder otherwise."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".engine-write-test-"):
+            pass
+    except OSError as err:
+        raise OutputError(f"--out {out} cannot be written ({err.strerror or type(err).__name__}"
+                          f"{': ' + err.filename if err.filename else ''}); pass a writable folder") from None
+    return out
 
 
 def model_label(manifest: dict, model_dir: Path) -> str:
