@@ -47,6 +47,7 @@ class Chunk:
     texts: list  # raw values: str, None, bytes, numbers...
     columns: pa.Table  # the id column (when named) and the kept columns, in that order
     bad_utf8: set[int] = field(default_factory=set)  # chunk positions whose bytes were not valid UTF-8
+    bad_fields: dict[int, str] = field(default_factory=dict)  # chunk position -> kept column whose value was not UTF-8
     line_numbers: list[int] | None = None  # 1-based physical lines (txt / jsonl), for messages
 
     def where(self, i: int) -> str:
@@ -134,15 +135,19 @@ def _encodable(s: str) -> bool:
         return False
 
 
-def _check_columns(f: InputFile, available: list[str], text_column: str, id_column: str | None,
-                   keep_columns: tuple[str, ...]) -> None:
+def _check_columns(f: InputFile, available, text_column: str, id_column: str | None,
+                   keep_columns: tuple[str, ...], where: str = "") -> None:
     """Raise MissingColumnError listing the available columns when a named one is absent."""
+    if text_column in available and (id_column is None or id_column in available) and all(c in available for c in keep_columns):
+        return
     wanted = [("--text-column", text_column)] + ([("--id-column", id_column)] if id_column else []) \
         + [("--keep-columns", c) for c in keep_columns]
     for flag, name in wanted:
         if name not in available:
-            raise MissingColumnError(f"{f.name}: no column {name!r} ({flag}); available columns: "
-                                     f"{', '.join(available) or '(none)'}")
+            raise MissingColumnError(f"{f.name}{where}: no column {name!r} ({flag}); available columns: "
+                                     f"{', '.join(available) or '(none)'}"
+                                     + ("; every JSON object needs the named fields (a null text is a bad row, "
+                                        "which --on-bad-row handles)" if where else ""))
 
 
 def _other_columns(id_column: str | None, keep_columns: tuple[str, ...]) -> list[str]:
@@ -159,9 +164,17 @@ def _read_parquet(f, text_column, id_column, keep_columns, chunk_rows):
     row = 0
     for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
         texts, bad = _text_values(batch.column(text_column))
-        table = pa.Table.from_batches([batch]).select(others)
+        table = _decode_dictionaries(pa.Table.from_batches([batch]).select(others))
         yield Chunk(file=f, file_row=row, texts=texts, columns=table, bad_utf8=bad)
         row += batch.num_rows
+
+
+def _decode_dictionaries(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded columns as plain arrays: one file may store a column dictionary-encoded and the next not."""
+    for i, col in enumerate(table.columns):
+        if pa.types.is_dictionary(col.type):
+            table = table.set_column(i, table.field(i).name, col.cast(col.type.value_type))
+    return table
 
 
 def _text_values(col: pa.Array) -> tuple[list, set[int]]:
@@ -191,28 +204,74 @@ def _decode(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-8", "replace"), True
 
 
+CSV_BLOCK = 4 << 20  # bytes pyarrow parses at once; a record must fit in one block
+CSV_MAX_BLOCK = 1 << 30
+
+
 def _read_csv(f, text_column, id_column, keep_columns, chunk_rows):
-    parse = pacsv.ParseOptions(newlines_in_values=True)
-    source = pa.input_stream(str(f.path), compression="gzip" if f.compressed else None)
-    with source:
-        # First pass over the header only: the column names, to report a missing one with the list.
-        reader = pacsv.open_csv(source, parse_options=parse, read_options=pacsv.ReadOptions(block_size=1 << 20),
-                                convert_options=pacsv.ConvertOptions(column_types={text_column: pa.binary()}))
-        names = reader.schema.names
-        _check_columns(f, names, text_column, id_column, keep_columns)
+    """CSV: the text, id and kept columns are read as bytes and decoded here (never type-inferred: '007' stays '007').
+
+    A record longer than the block pyarrow parses at once is retried with a 4x larger block, up to 1 GiB.
+    """
     others = _other_columns(id_column, keep_columns)
-    convert = pacsv.ConvertOptions(column_types={text_column: pa.binary()}, include_columns=list(dict.fromkeys([text_column] + others)))
+    block, done = CSV_BLOCK, 0  # rows already yielded, skipped when a retry reads the file again
+    while True:
+        try:
+            for chunk in _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, block, done):
+                yield chunk
+                done += len(chunk.texts)
+            return
+        except pa.ArrowInvalid as err:
+            if "straddling" in str(err) and block < CSV_MAX_BLOCK:
+                block *= 4
+                continue
+            raise InputError(f"{f.name}, after record {done}: cannot parse this csv file ({err}); "
+                             "check the quoting of the records that follow") from None
+
+
+def _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, block, skip):
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    read = pacsv.ReadOptions(block_size=block)
     with pa.input_stream(str(f.path), compression="gzip" if f.compressed else None) as source:
-        reader = pacsv.open_csv(source, parse_options=parse, convert_options=convert,
-                                read_options=pacsv.ReadOptions(block_size=4 << 20))
+        # First the header only: the column names, to report a missing one with the list.
+        names = pacsv.open_csv(source, parse_options=parse, read_options=read,
+                               convert_options=pacsv.ConvertOptions(column_types={text_column: pa.binary()})).schema.names
+        _check_columns(f, names, text_column, id_column, keep_columns)
+    wanted = list(dict.fromkeys([text_column] + others))
+    convert = pacsv.ConvertOptions(column_types={c: pa.binary() for c in wanted}, include_columns=wanted)
+    with pa.input_stream(str(f.path), compression="gzip" if f.compressed else None) as source:
+        reader = pacsv.open_csv(source, parse_options=parse, convert_options=convert, read_options=read)
         row = 0
         for batch in reader:
-            for start in range(0, batch.num_rows, chunk_rows):
+            if row + batch.num_rows <= skip:
+                row += batch.num_rows
+                continue
+            first = max(0, skip - row)
+            for start in range(first, batch.num_rows, chunk_rows):
                 part = batch.slice(start, chunk_rows)
+                file_row = row + start
                 texts, bad = _decode_all(part.column(text_column).to_pylist())
-                table = pa.Table.from_batches([part]).select(others)
-                yield Chunk(file=f, file_row=row, texts=texts, columns=table, bad_utf8=bad)
-                row += part.num_rows
+                columns, bad_fields = {}, {}
+                for c in others:
+                    columns[c] = _decode_field(f, part.column(c).to_pylist(), c, c == id_column, file_row, bad_fields)
+                yield Chunk(file=f, file_row=file_row, texts=texts, columns=pa.table(columns) if columns else pa.table({}),
+                            bad_utf8=bad, bad_fields=bad_fields)
+            row += batch.num_rows
+
+
+def _decode_field(f, raw: list, column: str, is_id: bool, file_row: int, bad_fields: dict[int, str]) -> pa.Array:
+    """A CSV id or kept column as strings; invalid UTF-8 is a bad id (an error) or a bad field (the bad-row policy)."""
+    values = []
+    for i, v in enumerate(raw):
+        try:
+            values.append(None if v is None else v.decode("utf-8"))
+        except UnicodeDecodeError:
+            if is_id:
+                raise InputError(f"{f.name}, record {file_row + i + 1}: the id (--id-column {column!r}) is not valid "
+                                 "UTF-8; fix the file's encoding") from None
+            bad_fields.setdefault(i, column)
+            values.append(None)
+    return pa.array(values, type=pa.string())
 
 
 def _open_binary(f: InputFile):
@@ -243,14 +302,15 @@ def _read_jsonl(f, text_column, id_column, keep_columns, chunk_rows):
     """JSON Lines: one object per line; blank lines are ignored; a line that is not a JSON object is a corrupt file."""
     others = _other_columns(id_column, keep_columns)
     with _open_binary(f) as fh:
-        texts, values, lines, bad, row, lineno, checked = [], {c: [] for c in others}, [], set(), 0, 0, False
+        texts, values, lines, bad, bad_fields, row, lineno = [], {c: [] for c in others}, [], set(), {}, 0, 0
         for raw in fh:
             lineno += 1
             if not raw.strip():
                 continue
-            line, invalid = _decode(raw)
-            if invalid:
-                bad.add(len(texts))
+            try:
+                line, invalid = raw.decode("utf-8"), False
+            except UnicodeDecodeError:  # judged per field below: only the text and the kept fields matter
+                line, invalid = raw.decode("utf-8", "surrogateescape"), True
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
@@ -259,24 +319,31 @@ def _read_jsonl(f, text_column, id_column, keep_columns, chunk_rows):
             if not isinstance(obj, dict):
                 raise InputError(f"{f.name}, line {lineno}: a JSON {type(obj).__name__}, not an object; "
                                  "JSON Lines input needs one object per line")
-            if not checked:
-                _check_columns(f, list(obj), text_column, id_column, keep_columns)
-                checked = True
-            texts.append(obj.get(text_column))
-            if id_column and id_column not in obj:
-                raise InputError(f"{f.name}, line {lineno}: no {id_column!r} field (--id-column); every row needs an id")
+            _check_columns(f, obj, text_column, id_column, keep_columns, f", line {lineno}")  # every line, as the first
+            text = obj[text_column]
+            if invalid and isinstance(text, str) and not _encodable(text):
+                bad.add(len(texts))
+                text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # flagged: never embedded
             for c in others:
-                values[c].append(obj.get(c))
+                v = obj[c]
+                if isinstance(v, str) and not _encodable(v):
+                    if c == id_column:
+                        raise InputError(f"{f.name}, line {lineno}: the id (--id-column {c!r}) is not valid UTF-8 "
+                                         "(or holds a lone surrogate); fix the file's encoding")
+                    bad_fields.setdefault(len(texts), c)
+                    v = None
+                values[c].append(v)
+            texts.append(text)
             lines.append(lineno)
             if len(texts) == chunk_rows:
-                yield _json_chunk(f, row, texts, values, others, bad, lines)
+                yield _json_chunk(f, row, texts, values, others, bad, lines, bad_fields)
                 row += len(texts)
-                texts, values, lines, bad = [], {c: [] for c in others}, [], set()
+                texts, values, lines, bad, bad_fields = [], {c: [] for c in others}, [], set(), {}
         if texts:
-            yield _json_chunk(f, row, texts, values, others, bad, lines)
+            yield _json_chunk(f, row, texts, values, others, bad, lines, bad_fields)
 
 
-def _json_chunk(f, row, texts, values, others, bad, lines) -> Chunk:
+def _json_chunk(f, row, texts, values, others, bad, lines, bad_fields) -> Chunk:
     arrays = {}
     for c in others:
         try:
@@ -285,4 +352,4 @@ def _json_chunk(f, row, texts, values, others, bad, lines) -> Chunk:
             raise InputError(f"{f.name}, lines {lines[0]}-{lines[-1]}: column {c!r} mixes types that one parquet "
                              f"column cannot hold ({err})") from None
     return Chunk(file=f, file_row=row, texts=texts, columns=pa.table(arrays) if arrays else pa.table({}),
-                 bad_utf8=bad, line_numbers=lines)
+                 bad_utf8=bad, bad_fields=bad_fields, line_numbers=lines)
