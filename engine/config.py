@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from export.options import POOLING_MODES, PRECISIONS
+from export.options import MIN_MAX_LENGTH, POOLING_MODES, PRECISIONS
 
 from .errors import ConfigError
 
@@ -11,7 +11,6 @@ DEVICES = ("auto", "cpu", "cuda")
 LONG_TEXT = ("truncate", "chunk")
 # Padded tokens per batch. CPU throughput was flat from 1k to 8k here; GPUs need large batches to fill.
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 4096, "cuda": 32768}
-MIN_MAX_LENGTH = 2  # one special token on each side of at least nothing; below that truncation cannot hold
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,13 @@ class EmbedderConfig:
         _int_at_least("max_batch_tokens", self.max_batch_tokens, 1)
         _int_at_least("threads", self.threads, 1)
         _int_at_least("chunk_stride", self.chunk_stride, 0)
+        if self.long_text == "chunk" and self.max_length is not None:
+            # A chunk holds max_length tokens, the special ones included; the stride must leave new text in each.
+            # (Embedder checks the exact room once the tokenizer's special tokens are known, before any input is read.)
+            _int_at_least("max_length (with long_text 'chunk')", self.max_length, MIN_MAX_LENGTH + 1)
+            if self.chunk_stride is not None and self.chunk_stride >= self.max_length - MIN_MAX_LENGTH:
+                raise ConfigError(f"chunk_stride {self.chunk_stride} must be below max_length {self.max_length} minus "
+                                  f"the special tokens; pass a smaller --chunk-stride or a larger --max-length")
         if self.normalize is not None and not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize must be True, False or None, got {self.normalize!r}")
 

@@ -14,7 +14,9 @@ from .fusion import attention_fused, fuse_graph
 from .graphs import EMBED_OUTPUTS, INSPECT_OUTPUTS, TWO_GB, export_graph, place_graph
 from .heads import EmbedHead, InspectHead
 from .manifest import FORMAT_VERSION, MANIFEST, sha256_file, write_json_atomic
-from .options import POOLING_MODES, PRECISIONS, ExportOptions, ResolvedOptions
+from .options import ExportOptions, ResolvedOptions
+from .partials import hold_partial, partial_prefix, release_partial, remove_stale_partials
+from .paths import check_output_path, delete_output
 from .precision import to_fp16, to_int8
 from .source import POOLER_ARCHITECTURES, ModelSource, load_model, load_tokenizer, resolve_source
 from .devices import gpu_visible
@@ -44,9 +46,11 @@ def export_model(options: ExportOptions, log=print) -> dict:
 def _export(options: ExportOptions, log) -> dict:
     """export_model's body."""
     started = time.time()
-    out_dir = Path(options.out_dir)
-    _check_out_dir(out_dir, options.overwrite)
+    out_dir = Path(options.out_dir).expanduser()
+    local = Path(options.model).expanduser()
+    _check_out_dir(out_dir, options.overwrite, [local] if local.exists() else [])  # before any slow step
     src = resolve_source(options.model, options.revision)
+    _check_out_dir(out_dir, options.overwrite, [src.path])
     model, missing = load_model(src, options.trust_remote_code)
     tokenizer = load_tokenizer(src, options.trust_remote_code)
     cfg = model.config
@@ -61,8 +65,10 @@ def _export(options: ExportOptions, log) -> dict:
 
     # Build everything in a sibling temp folder and rename at the end: a killed export never looks complete.
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    remove_stale_partials(out_dir)
+    work = Path(tempfile.mkdtemp(prefix=partial_prefix(out_dir), dir=out_dir.parent))
     work.chmod(0o755)  # mkdtemp makes it private; an export folder is meant to be shared
+    lock = hold_partial(work)
     try:
         embed_outputs = list(EMBED_OUTPUTS[: 2 if resolved.token_embeddings else 1])
         embed_head = EmbedHead(model, input_names, resolved.pooling, resolved.normalize, resolved.last_k, resolved.token_embeddings)
@@ -102,10 +108,13 @@ def _export(options: ExportOptions, log) -> dict:
         manifest = _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work)
         manifest["export_seconds"] = round(time.time() - started, 2)
         write_json_atomic(work / MANIFEST, manifest)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
+        release_partial(work, lock)
+        lock = None
+        delete_output(out_dir, reads=[src.path], looks_ours=is_export_output, what="OUT_DIR", error=OutputExistsError)
         os.replace(work, out_dir)
     except BaseException:
+        if lock is not None:
+            release_partial(work, lock)
         shutil.rmtree(work, ignore_errors=True)
         raise
     for note in notes:
@@ -116,30 +125,45 @@ def _export(options: ExportOptions, log) -> dict:
     return manifest
 
 
-def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse a non-empty output folder unless overwrite was asked for."""
+def _check_out_dir(out_dir: Path, overwrite: bool, sources: list[Path]) -> None:
+    """Refuse an unsafe OUT_DIR (see export.paths), one inside the model folder, a file, a symbolic link, or a
+    non-empty folder unless overwrite was asked for and it holds an earlier export."""
+    check_output_path(out_dir, reads=sources, what="OUT_DIR", error=OutputExistsError)
+    for src in sources:
+        src = src.resolve()
+        if src in out_dir.resolve().parents:
+            raise OutputExistsError(f"OUT_DIR {out_dir} lies inside the model folder {src}, which the export reads; "
+                                    "choose a folder outside it")
+    if out_dir.is_symlink():
+        raise OutputExistsError(f"OUT_DIR {out_dir} is a symbolic link (to {out_dir.resolve()}); the export replaces "
+                                "the folder as a whole, so pass the real folder path")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir} is a file; pass a folder path for the export")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise OutputExistsError(f"{out_dir} is not empty; pass --overwrite to replace its contents")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(f"{out_dir} is not empty; pass --overwrite to replace its contents")
+        if not is_export_output(out_dir):
+            raise OutputExistsError(f"{out_dir} is not empty and holds no {MANIFEST}, so it is not an earlier export; "
+                                    "--overwrite only replaces export folders: choose another folder, or empty it yourself")
+
+
+def is_export_output(folder: Path) -> bool:
+    """True for a folder written by export_model (it holds manifest.json)."""
+    return (folder / MANIFEST).is_file()
 
 
 def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) -> ResolvedOptions:
     """Fill pooling / normalize / max_length from sentence-transformers metadata, else from the architecture."""
     st = src.st
-    pooling = options.pooling or st.pooling or "cls"
-    if pooling not in POOLING_MODES:
-        raise OptionError(f"pooling {pooling!r} is not supported; choose one of {', '.join(POOLING_MODES)}")
-    if options.precision not in PRECISIONS:
-        raise OptionError(f"precision {options.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
+    pooling = options.pooling or st.pooling or "cls"  # options were validated by ExportOptions
     if pooling == "pooler" and src.model_type not in POOLER_ARCHITECTURES:
         raise OptionError(f"pooling 'pooler' needs a pooler layer, which {src.model_type} has not; choose cls or mean")
-    if options.last_k < 1 or (pooling.startswith("last-k") and options.last_k > cfg.num_hidden_layers + 1):
+    if pooling.startswith("last-k") and options.last_k > cfg.num_hidden_layers + 1:
         raise OptionError(f"--last-k {options.last_k} is out of range; the model has {cfg.num_hidden_layers + 1} hidden states (1..{cfg.num_hidden_layers + 1})")
     limit = cfg.max_position_embeddings - (cfg.pad_token_id + 1 if src.model_type in _OFFSET_POSITIONS else 0)
     if 0 < getattr(tokenizer, "model_max_length", 0) < 100_000:
         limit = min(limit, tokenizer.model_max_length)
-    max_length = options.max_length or st.max_length or limit
+    max_length = next(v for v in (options.max_length, st.max_length, limit) if v is not None)
     if not 2 <= max_length <= limit:
         raise OptionError(f"--max-length {max_length} is out of range for this model; it accepts 2..{limit} tokens")
     normalize = options.normalize if options.normalize is not None else bool(st.normalize)
@@ -193,9 +217,15 @@ def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_o
         "attention_fused": attention_fused(fused, cfg.num_hidden_layers),
         "notes": notes,
         "parity": parity,
-        "files": {p.name: sha256_file(p) for p in sorted(work.iterdir()) if p.is_file() and p.name != MANIFEST},
+        "files": {p.name: sha256_file(p) for p in _payload(work)},
+        "file_sizes": {p.name: p.stat().st_size for p in _payload(work)},
         "options": options.to_dict() | {"out_dir": None, "overwrite": None},
         "tool_versions": {"embedding-engine": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
                           "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _payload(work: Path) -> list[Path]:
+    """The files of an export the manifest vouches for (not itself, not the hidden lock)."""
+    return [p for p in sorted(work.iterdir()) if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")]

@@ -40,14 +40,37 @@ def read_manifest(folder: str | Path, require_valid: bool = True) -> dict:
         raise ModelSourceError(f"{folder} has no {MANIFEST}; export the model first with 'engine export MODEL {folder}'")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelSourceError(f"{path} is not valid JSON ({err}); re-export with 'engine export MODEL {folder} --overwrite'") from err
+    if not isinstance(manifest, dict):
+        raise ModelSourceError(f"{path} holds a JSON {type(manifest).__name__}, not an object; "
+                               f"re-export with 'engine export MODEL {folder} --overwrite'")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelSourceError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}; re-export with --overwrite")
     if require_valid and not manifest.get("valid"):
         failures = [f for rep in manifest.get("parity", {}).values() for o in rep.get("outputs", {}).values() for f in o.get("failures", [])]
         raise ModelSourceError(f"{folder} failed parity validation and is not marked valid ({'; '.join(failures) or 'no report'}); re-export it")
     return manifest
+
+
+def verify_files(folder: str | Path, manifest: dict, hashes: bool = False) -> None:
+    """Check the files the manifest vouches for: present, of the recorded size and, with hashes, of the recorded sha256.
+
+    Sizes cost one stat per file, so every load checks them; hashes read every byte, so they are checked on request
+    (and by callers when a file fails to load). Exports written before sizes were recorded are checked by presence.
+    """
+    folder = Path(folder)
+    fix = f"the export is damaged; re-export with 'engine export MODEL {folder} --overwrite'"
+    sizes = manifest.get("file_sizes") or {}
+    for name, digest in sorted((manifest.get("files") or {}).items()):
+        path = folder / name
+        if not path.is_file():
+            raise ModelSourceError(f"{path} is missing ({MANIFEST} lists it); {fix}")
+        size = path.stat().st_size
+        if name in sizes and size != sizes[name]:
+            raise ModelSourceError(f"{path} is {size} bytes, but {MANIFEST} records {sizes[name]}; {fix}")
+        if hashes and sha256_file(path) != digest:
+            raise ModelSourceError(f"{path} does not match the sha256 in {MANIFEST} ({digest[:12]}...); {fix}")
 
 
 def manifest_hash(manifest: dict) -> str:

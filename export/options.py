@@ -1,14 +1,20 @@
 """The one frozen configuration of an export; CLI flags map 1:1 to its fields."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
+
+from .errors import OptionError
 
 POOLING_MODES = (
     "cls", "mean", "max", "pooler", "weighted-mean",
     "last-k-mean", "last-k-max", "last-k-concat",
 )
 PRECISIONS = ("fp32", "fp16", "int8")
+# ONNX opsets the exporter is tested with (TorchScript exporter, onnxruntime's fusions, the int8 / fp16 lowering).
+OPSETS = (13, 23)
+MIN_MAX_LENGTH = 2  # one special token on each side
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,31 @@ class ExportOptions:
     trust_remote_code: bool = False
     revision: str | None = None
 
+    def __post_init__(self) -> None:
+        """Validate every option once, before anything is loaded or written."""
+        if not str(self.model).strip():
+            raise OptionError("MODEL is an empty string; pass a model folder or a hub id")
+        if not os.fspath(self.out_dir).strip():
+            raise OptionError("OUT_DIR is an empty path (an unset variable?); pass the folder to write the export to")
+        if self.pooling is not None and self.pooling not in POOLING_MODES:
+            raise OptionError(f"pooling {self.pooling!r} is not supported; choose one of {', '.join(POOLING_MODES)}")
+        if self.precision not in PRECISIONS:
+            raise OptionError(f"precision {self.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
+        if self.max_length is not None and (not _is_int(self.max_length) or self.max_length < MIN_MAX_LENGTH):
+            raise OptionError(f"--max-length {self.max_length} is out of range; it must be at least {MIN_MAX_LENGTH} "
+                              "(omit it to use the model's own)")
+        if not _is_int(self.last_k) or self.last_k < 1:
+            raise OptionError(f"--last-k {self.last_k} is out of range; it must be at least 1")
+        if not _is_int(self.opset) or not OPSETS[0] <= self.opset <= OPSETS[1]:
+            raise OptionError(f"--opset {self.opset} is not supported; choose {OPSETS[0]}..{OPSETS[1]} (default 17)")
+        for name in ("atol", "min_cos"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+                raise OptionError(f"--{name.replace('_', '-')} {value!r} must be a finite number; "
+                                  "a NaN or infinite threshold would turn parity validation off")
+        if self.atol is not None and self.atol < 0:
+            raise OptionError(f"--atol {self.atol} must be at least 0")
+
     def to_dict(self) -> dict:
         """Plain JSON-ready dict for the manifest."""
         return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in asdict(self).items()}
@@ -46,3 +77,7 @@ class ResolvedOptions:
     precision: str
     token_embeddings: bool
     defaults_from: str  # "sentence-transformers" or "architecture"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -61,10 +61,7 @@ def resolve_source(model: str | Path, revision: str | None = None) -> ModelSourc
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelSourceError(f"{path} has no config.json; pass a Hugging Face model folder (config.json, weights, tokenizer files)")
-    try:
-        config = json.loads(config_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelSourceError(f"cannot read {config_file}: {err}; the file must be valid JSON") from err
+    config = read_json(config_file, dict)
     model_type = config.get("model_type", "")
     if model_type not in SUPPORTED_ARCHITECTURES:
         raise UnsupportedArchitectureError(
@@ -106,17 +103,24 @@ def read_st_metadata(path: Path) -> STMetadata:
     modules_file = path / "modules.json"
     if not modules_file.is_file():
         return STMetadata()
-    modules = json.loads(modules_file.read_text())
+    modules = read_json(modules_file, list)
     pooling = None
     normalize = False
     max_length = None
-    for module in modules:
+    for i, module in enumerate(modules):
+        if not isinstance(module, dict) or not isinstance(module.get("type", ""), str) \
+                or not isinstance(module.get("path", ""), str):
+            raise ModelSourceError(f"{modules_file}: entry {i} is not an object with string 'type' and 'path' fields; "
+                                   "fix the file or delete it and pass --pooling")
         kind = module.get("type", "").rsplit(".", 1)[-1]
         mpath = path / module.get("path", "")
         if kind == "Transformer":
             cfg = mpath / "sentence_bert_config.json"
             if cfg.is_file():
-                max_length = json.loads(cfg.read_text()).get("max_seq_length")
+                max_length = read_json(cfg, dict).get("max_seq_length")
+                if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
+                    raise ModelSourceError(f"{cfg}: max_seq_length {max_length!r} is not an integer of at least 2; "
+                                           "fix the file or pass --max-length")
         elif kind == "Pooling":
             pooling = _read_pooling(mpath / "config.json")
         elif kind == "Normalize":
@@ -129,9 +133,14 @@ def read_st_metadata(path: Path) -> STMetadata:
     prompts, default_prompt = {}, None
     st_cfg = path / "config_sentence_transformers.json"
     if st_cfg.is_file():
-        data = json.loads(st_cfg.read_text())
+        data = read_json(st_cfg, dict)
         prompts = data.get("prompts") or {}
         default_prompt = data.get("default_prompt_name")
+        if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()):
+            raise ModelSourceError(f"{st_cfg}: 'prompts' must map names to prompt strings; fix or delete the file")
+        if default_prompt is not None and default_prompt not in prompts:
+            raise ModelSourceError(f"{st_cfg}: default_prompt_name {default_prompt!r} is not one of its prompts "
+                                   f"({', '.join(prompts) or 'none'}); fix or delete the file")
     return STMetadata(pooling=pooling, normalize=normalize, max_length=max_length, prompts=prompts, default_prompt_name=default_prompt)
 
 
@@ -139,10 +148,12 @@ def _read_pooling(config_file: Path) -> str | None:
     """Map the sentence-transformers pooling config (legacy pooling_mode_* flags or, since v5, 'pooling_mode') to our mode."""
     if not config_file.is_file():
         return None
-    cfg = json.loads(config_file.read_text())
+    cfg = read_json(config_file, dict)
     if "pooling_mode" in cfg:
         mode = cfg["pooling_mode"]
-        modes = [mode] if isinstance(mode, str) else list(mode or [])
+        modes = [mode] if isinstance(mode, str) else mode or []
+        if not isinstance(modes, list) or not all(isinstance(m, str) for m in modes):
+            raise ModelSourceError(f"{config_file}: pooling_mode {mode!r} is not a name or a list of names; pass --pooling")
         chosen = [f"pooling_mode_{_ST_MODE_NAMES.get(m, m)}" for m in modes]
     else:
         chosen = [flag for flag in _ST_POOLING_FLAGS if cfg.get(flag)]
@@ -152,6 +163,18 @@ def _read_pooling(config_file: Path) -> str | None:
             "pass --pooling explicitly"
         )
     return _ST_POOLING_FLAGS[chosen[0]]
+
+
+def read_json(path: Path, kind: type):
+    """A JSON file of the model folder that must hold an object (dict) or an array (list); ModelSourceError otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelSourceError(f"cannot read {path}: {err}; the file must be valid JSON (fix it or restore the model folder)") from err
+    if not isinstance(data, kind):
+        want = "an object" if kind is dict else "an array"
+        raise ModelSourceError(f"{path} holds a JSON {type(data).__name__}, not {want}; fix it or restore the model folder")
+    return data
 
 
 def load_model(src: ModelSource, trust_remote_code: bool = False):

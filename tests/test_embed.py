@@ -108,7 +108,7 @@ def test_duckdb_reads_the_output(tmp_path, minilm_export, texts, reference):
     count, distinct = con.sql(f"select count(*), count(distinct id) from read_parquet('{out}/*.parquet')").fetchall()[0]
     assert (count, distinct) == (N, N)
     rows = con.sql(f"select id, embedding from read_parquet('{out}/*.parquet') order by id").fetchall()
-    assert [r[0] for r in rows] == list(range(100, 100 + N))
+    assert [r[0] for r in rows] == [str(i) for i in range(100, 100 + N)]  # CSV ids are read as strings
     np.testing.assert_allclose(np.array([r[1] for r in rows], dtype=np.float32), reference, atol=1e-5)
     # As a fixed-size array, for DuckDB's array_cosine_similarity.
     sim = con.sql(f"select array_cosine_similarity(embedding::FLOAT[384], embedding::FLOAT[384]) "
@@ -227,8 +227,11 @@ def test_output_protection_and_overwrite(tmp_path, minilm_export, texts):
     r = run([src, foreign, "--model", minilm_export])
     assert r.exit_code == 1 and "not written by engine embed" in r.output and "precious.txt" in r.output
     assert (foreign / "precious.txt").read_text() == "keep me"
-    r = run([src, foreign, "--model", minilm_export, "--overwrite"])
-    assert r.exit_code == 0 and not (foreign / "precious.txt").exists()
+    r = run([src, foreign, "--model", minilm_export, "--overwrite"])  # --overwrite only replaces an engine output
+    assert r.exit_code == 1 and "does not look like an output" in r.output
+    assert (foreign / "precious.txt").read_text() == "keep me"
+    (foreign / "precious.txt").unlink()
+    assert run([src, foreign, "--model", minilm_export]).exit_code == 0
     # A finished output with other options: refused, naming what differs; --overwrite starts over.
     r = run([src, foreign, "--model", minilm_export, "--dtype", "float16"])
     assert r.exit_code == 1 and "dtype" in r.output and "--overwrite" in r.output

@@ -50,9 +50,15 @@ def test_non_empty_out_dir_needs_overwrite(tiny_models, tmp_path):
     result = run(tiny_models["distilbert"], out)
     assert result.exit_code == 1 and "is not empty; pass --overwrite" in result.output
     assert (out / "keep.txt").read_text() == "someone's file"
+    result = run(tiny_models["distilbert"], out, "--overwrite")  # not an earlier export: never deleted
+    assert result.exit_code == 1 and "not an earlier export" in result.output
+    assert (out / "keep.txt").read_text() == "someone's file"
+    (out / "keep.txt").unlink()
+    assert run(tiny_models["bert"], out).exit_code == 0
+    (out / "extra.txt").write_text("beside an export")
     result = run(tiny_models["distilbert"], out, "--overwrite")
     assert result.exit_code == 0, result.output
-    assert not (out / "keep.txt").exists() and read_manifest(out)["architecture"] == "distilbert"
+    assert not (out / "extra.txt").exists() and read_manifest(out)["architecture"] == "distilbert"
     assert _no_partials(tmp_path)
 
 

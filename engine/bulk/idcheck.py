@@ -30,7 +30,11 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 
 def id_keys(ids: pa.Array) -> np.ndarray:
     """64-bit keys of an id array (no nulls)."""
-    if pa.types.is_integer(ids.type):
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.dictionary_decode()
+    if pa.types.is_unsigned_integer(ids.type):  # uint64 ids >= 2**63 do not fit int64
+        raw = ids.cast(pa.uint64()).to_numpy(zero_copy_only=False)
+    elif pa.types.is_integer(ids.type):
         raw = ids.cast(pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64)
     else:
         raw = np.fromiter((hash(v) for v in ids.to_pylist()), dtype=np.int64, count=len(ids)).view(np.uint64)

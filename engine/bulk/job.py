@@ -34,6 +34,8 @@ class EmbedJob:
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
 
     def __post_init__(self) -> None:
+        if not str(self.output).strip():
+            raise ConfigError("OUTPUT is an empty path (an unset variable?); pass the folder to write the embeddings to")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if self.on_bad_row not in BAD_ROW_POLICIES:

@@ -17,7 +17,7 @@ from ..filelock import lock_file
 
 LEDGER = "_ledger.jsonl"
 SUCCESS = "_SUCCESS"
-LEDGER_VERSION = 1
+LEDGER_VERSION = 2  # 2: the identity holds a content digest per input file
 
 
 def fingerprint(identity: dict) -> str:

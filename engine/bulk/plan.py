@@ -6,6 +6,7 @@ mismatched resume is refused before any session is opened.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,29 @@ class OutputPlan:
         return meta
 
 
+DIGEST_BLOCK = 256 * 1024
+
+
+def content_digest(path: Path) -> str:
+    """A cheap content fingerprint of one input file: its mtime (ns) and the sha256 of its first and last 256 KiB.
+
+    Files up to 512 KiB are hashed whole, so any edit to them is caught. For larger files it catches a change of
+    size, any edit in the first or last 256 KiB (a parquet file's footer, with its row-group statistics, is in the
+    tail), and any write that updates the mtime, which is every ordinary one. It misses an edit in the middle of a
+    large file whose mtime was then set back (touch -d, rsync -t of another file of the same size).
+    """
+    st = path.stat()
+    digest = hashlib.sha256(str(st.st_mtime_ns).encode())
+    with path.open("rb") as fh:
+        if st.st_size <= 2 * DIGEST_BLOCK:
+            digest.update(fh.read())
+        else:
+            digest.update(fh.read(DIGEST_BLOCK))
+            fh.seek(-DIGEST_BLOCK, os.SEEK_END)
+            digest.update(fh.read(DIGEST_BLOCK))
+    return digest.hexdigest()[:32]
+
+
 def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[InputFile]) -> dict:
     """Everything that decides which rows land in which part and what their vectors are (not device or batching)."""
     paths = [f.path.resolve() for f in files]
@@ -105,7 +129,7 @@ def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[Inp
         "max_length": max_length,
         "long_text": cfg.long_text,
         "chunk_stride": cfg.stride_for(max_length),
-        "input": [[str(p.relative_to(root)), f.size] for p, f in zip(paths, files)],
+        "input": [[str(p.relative_to(root)), f.size, content_digest(p)] for p, f in zip(paths, files)],
         "text_column": job.text_column,
         "id_column": job.id_column,
         "keep_columns": list(job.keep_columns),

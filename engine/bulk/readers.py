@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import InputError, InputUsageError, MissingColumnError
@@ -47,6 +46,7 @@ class Chunk:
     texts: list  # raw values: str, None, bytes, numbers...
     columns: pa.Table  # the id column (when named) and the kept columns, in that order
     bad_utf8: set[int] = field(default_factory=set)  # chunk positions whose bytes were not valid UTF-8
+    bad_fields: dict[int, str] = field(default_factory=dict)  # chunk position -> kept column whose value was not UTF-8
     line_numbers: list[int] | None = None  # 1-based physical lines (txt / jsonl), for messages
 
     def where(self, i: int) -> str:
@@ -101,7 +101,9 @@ def list_inputs(spec: str) -> list[InputFile]:
 def read_file(f: InputFile, text_column: str, id_column: str | None, keep_columns: tuple[str, ...],
               chunk_rows: int) -> Iterator[Chunk]:
     """Chunks of at most chunk_rows rows from one file; corrupt or unreadable files raise InputError naming the file."""
-    reader = {"parquet": _read_parquet, "jsonl": _read_jsonl, "csv": _read_csv, "txt": _read_txt}[f.format]
+    from .csv_input import read_csv  # it builds on this module's Chunk and column checks
+
+    reader = {"parquet": _read_parquet, "jsonl": _read_jsonl, "csv": read_csv, "txt": _read_txt}[f.format]
     try:
         for chunk in reader(f, text_column, id_column, keep_columns, chunk_rows):
             if text_column in keep_columns:
@@ -134,15 +136,19 @@ def _encodable(s: str) -> bool:
         return False
 
 
-def _check_columns(f: InputFile, available: list[str], text_column: str, id_column: str | None,
-                   keep_columns: tuple[str, ...]) -> None:
+def _check_columns(f: InputFile, available, text_column: str, id_column: str | None,
+                   keep_columns: tuple[str, ...], where: str = "") -> None:
     """Raise MissingColumnError listing the available columns when a named one is absent."""
+    if text_column in available and (id_column is None or id_column in available) and all(c in available for c in keep_columns):
+        return
     wanted = [("--text-column", text_column)] + ([("--id-column", id_column)] if id_column else []) \
         + [("--keep-columns", c) for c in keep_columns]
     for flag, name in wanted:
         if name not in available:
-            raise MissingColumnError(f"{f.name}: no column {name!r} ({flag}); available columns: "
-                                     f"{', '.join(available) or '(none)'}")
+            raise MissingColumnError(f"{f.name}{where}: no column {name!r} ({flag}); available columns: "
+                                     f"{', '.join(available) or '(none)'}"
+                                     + ("; every JSON object needs the named fields (a null text is a bad row, "
+                                        "which --on-bad-row handles)" if where else ""))
 
 
 def _other_columns(id_column: str | None, keep_columns: tuple[str, ...]) -> list[str]:
@@ -159,9 +165,17 @@ def _read_parquet(f, text_column, id_column, keep_columns, chunk_rows):
     row = 0
     for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
         texts, bad = _text_values(batch.column(text_column))
-        table = pa.Table.from_batches([batch]).select(others)
+        table = _decode_dictionaries(pa.Table.from_batches([batch]).select(others))
         yield Chunk(file=f, file_row=row, texts=texts, columns=table, bad_utf8=bad)
         row += batch.num_rows
+
+
+def _decode_dictionaries(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded columns as plain arrays: one file may store a column dictionary-encoded and the next not."""
+    for i, col in enumerate(table.columns):
+        if pa.types.is_dictionary(col.type):
+            table = table.set_column(i, table.field(i).name, col.cast(col.type.value_type))
+    return table
 
 
 def _text_values(col: pa.Array) -> tuple[list, set[int]]:
@@ -189,30 +203,6 @@ def _decode(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-8"), False
     except UnicodeDecodeError:
         return raw.decode("utf-8", "replace"), True
-
-
-def _read_csv(f, text_column, id_column, keep_columns, chunk_rows):
-    parse = pacsv.ParseOptions(newlines_in_values=True)
-    source = pa.input_stream(str(f.path), compression="gzip" if f.compressed else None)
-    with source:
-        # First pass over the header only: the column names, to report a missing one with the list.
-        reader = pacsv.open_csv(source, parse_options=parse, read_options=pacsv.ReadOptions(block_size=1 << 20),
-                                convert_options=pacsv.ConvertOptions(column_types={text_column: pa.binary()}))
-        names = reader.schema.names
-        _check_columns(f, names, text_column, id_column, keep_columns)
-    others = _other_columns(id_column, keep_columns)
-    convert = pacsv.ConvertOptions(column_types={text_column: pa.binary()}, include_columns=list(dict.fromkeys([text_column] + others)))
-    with pa.input_stream(str(f.path), compression="gzip" if f.compressed else None) as source:
-        reader = pacsv.open_csv(source, parse_options=parse, convert_options=convert,
-                                read_options=pacsv.ReadOptions(block_size=4 << 20))
-        row = 0
-        for batch in reader:
-            for start in range(0, batch.num_rows, chunk_rows):
-                part = batch.slice(start, chunk_rows)
-                texts, bad = _decode_all(part.column(text_column).to_pylist())
-                table = pa.Table.from_batches([part]).select(others)
-                yield Chunk(file=f, file_row=row, texts=texts, columns=table, bad_utf8=bad)
-                row += part.num_rows
 
 
 def _open_binary(f: InputFile):
@@ -243,14 +233,15 @@ def _read_jsonl(f, text_column, id_column, keep_columns, chunk_rows):
     """JSON Lines: one object per line; blank lines are ignored; a line that is not a JSON object is a corrupt file."""
     others = _other_columns(id_column, keep_columns)
     with _open_binary(f) as fh:
-        texts, values, lines, bad, row, lineno, checked = [], {c: [] for c in others}, [], set(), 0, 0, False
+        texts, values, lines, bad, bad_fields, row, lineno = [], {c: [] for c in others}, [], set(), {}, 0, 0
         for raw in fh:
             lineno += 1
             if not raw.strip():
                 continue
-            line, invalid = _decode(raw)
-            if invalid:
-                bad.add(len(texts))
+            try:
+                line, invalid = raw.decode("utf-8"), False
+            except UnicodeDecodeError:  # judged per field below: only the text and the kept fields matter
+                line, invalid = raw.decode("utf-8", "surrogateescape"), True
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
@@ -259,24 +250,31 @@ def _read_jsonl(f, text_column, id_column, keep_columns, chunk_rows):
             if not isinstance(obj, dict):
                 raise InputError(f"{f.name}, line {lineno}: a JSON {type(obj).__name__}, not an object; "
                                  "JSON Lines input needs one object per line")
-            if not checked:
-                _check_columns(f, list(obj), text_column, id_column, keep_columns)
-                checked = True
-            texts.append(obj.get(text_column))
-            if id_column and id_column not in obj:
-                raise InputError(f"{f.name}, line {lineno}: no {id_column!r} field (--id-column); every row needs an id")
+            _check_columns(f, obj, text_column, id_column, keep_columns, f", line {lineno}")  # every line, as the first
+            text = obj[text_column]
+            if invalid and isinstance(text, str) and not _encodable(text):
+                bad.add(len(texts))
+                text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # flagged: never embedded
             for c in others:
-                values[c].append(obj.get(c))
+                v = obj[c]
+                if isinstance(v, str) and not _encodable(v):
+                    if c == id_column:
+                        raise InputError(f"{f.name}, line {lineno}: the id (--id-column {c!r}) is not valid UTF-8 "
+                                         "(or holds a lone surrogate); fix the file's encoding")
+                    bad_fields.setdefault(len(texts), c)
+                    v = None
+                values[c].append(v)
+            texts.append(text)
             lines.append(lineno)
             if len(texts) == chunk_rows:
-                yield _json_chunk(f, row, texts, values, others, bad, lines)
+                yield _json_chunk(f, row, texts, values, others, bad, lines, bad_fields)
                 row += len(texts)
-                texts, values, lines, bad = [], {c: [] for c in others}, [], set()
+                texts, values, lines, bad, bad_fields = [], {c: [] for c in others}, [], set(), {}
         if texts:
-            yield _json_chunk(f, row, texts, values, others, bad, lines)
+            yield _json_chunk(f, row, texts, values, others, bad, lines, bad_fields)
 
 
-def _json_chunk(f, row, texts, values, others, bad, lines) -> Chunk:
+def _json_chunk(f, row, texts, values, others, bad, lines, bad_fields) -> Chunk:
     arrays = {}
     for c in others:
         try:
@@ -285,4 +283,4 @@ def _json_chunk(f, row, texts, values, others, bad, lines) -> Chunk:
             raise InputError(f"{f.name}, lines {lines[0]}-{lines[-1]}: column {c!r} mixes types that one parquet "
                              f"column cannot hold ({err})") from None
     return Chunk(file=f, file_row=row, texts=texts, columns=pa.table(arrays) if arrays else pa.table({}),
-                 bad_utf8=bad, line_numbers=lines)
+                 bad_utf8=bad, bad_fields=bad_fields, line_numbers=lines)

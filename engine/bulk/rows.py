@@ -50,14 +50,17 @@ def apply_policy(chunk: Chunk, start: int, stop: int, policy: str, first_row: in
     keep_mask, texts, emptied = None, [], 0
     for i, value in enumerate(texts_in):
         reason = _bad_reason(value, (start + i) in chunk.bad_utf8)
-        if reason is None:
+        field = chunk.bad_fields.get(start + i) if chunk.bad_fields else None
+        if reason is None and field is None:
             texts.append(value)
             continue
         if policy == "error":
-            raise InputError(f"{chunk.file.name}, {chunk.where(start + i)} (id {ids[i].as_py()!r}): {reason}; "
-                             "pass --on-bad-row skip to drop such rows or --on-bad-row empty to embed them as ''")
-        if policy == "empty":
-            texts.append("")
+            why = reason or f"invalid UTF-8 in the kept column {field!r}"
+            raise InputError(f"{chunk.file.name}, {chunk.where(start + i)} (id {ids[i].as_py()!r}): {why}; "
+                             "pass --on-bad-row skip to drop such rows or --on-bad-row empty to embed them as '' "
+                             "(a bad kept value becomes null)")
+        if policy == "empty":  # the bad value is emptied: the text to '', a kept value to null (the reader's)
+            texts.append(value if reason is None else "")
             emptied += 1
         else:
             if keep_mask is None:
@@ -81,4 +84,28 @@ def _ids(chunk: Chunk, start: int, stop: int, first_row: int, id_column: str | N
         i = next(k for k, v in enumerate(col.is_null().to_pylist()) if v)
         raise InputError(f"{chunk.file.name}, {chunk.where(start + i)}: the id (--id-column {id_column!r}) is null; "
                          "every row needs an id")
+    if id_kind(col.type) is None:
+        raise InputError(f"{chunk.file.name}, {chunk.where(start)}: the id column {id_column!r} holds {col.type} values; "
+                         "ids must be integers or strings (or floats); pass another --id-column, or none for row numbers")
+    if pa.types.is_floating(col.type):
+        finite = np.isfinite(col.to_numpy(zero_copy_only=False).astype(np.float64))
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise InputError(f"{chunk.file.name}, {chunk.where(start + i)}: the id (--id-column {id_column!r}) is "
+                             f"{col[i].as_py()}; a NaN or infinite id can never be matched, so every id must be a finite number")
     return col
+
+
+def id_kind(t: pa.DataType) -> str | None:
+    """'integer', 'float', 'string' or 'binary' for a usable id type; None for nested, null and other types."""
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "binary"
+    if pa.types.is_temporal(t) or pa.types.is_decimal(t):
+        return str(t)
+    return None

@@ -7,6 +7,7 @@ runs in a background thread, writing in another; the main thread only embeds. Me
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -43,6 +44,25 @@ def _total(parts: dict[int, dict], key: str) -> int:
     return sum(p[key] for p in parts.values())
 
 
+def _reopen_if_damaged(out: Path, ledger: Ledger, progress: Progress) -> bool:
+    """True when every part file the ledger and _SUCCESS list is there at its recorded size (the output is complete);
+    otherwise remove _SUCCESS, so the run redoes the missing parts and a crash meanwhile never looks complete."""
+    parts = ledger.parts()
+    damaged = sorted(rec["file"] for rec in parts.values()
+                     if rec["file"] and not ((out / rec["file"]).is_file() and (out / rec["file"]).stat().st_size == rec["bytes"]))
+    try:
+        listed = json.loads((out / SUCCESS).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        listed = []
+    damaged += [name for name in listed if not (out / name).is_file() and name not in damaged]
+    if not damaged:
+        return True
+    progress.message(f"{out}: {len(damaged)} part file(s) missing or changed since _SUCCESS ({', '.join(damaged[:3])}); "
+                     "redoing them")
+    (out / SUCCESS).unlink()
+    return False
+
+
 def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Embedder | None = None) -> Summary:
     """Embed job.input into job.output; resumes an unfinished output with the same fingerprint.
 
@@ -72,7 +92,7 @@ def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Emb
             raise OutputError(f"{out} holds {'a finished' if (out / SUCCESS).exists() else 'an unfinished'} embed job "
                               f"with different model or options ({diff}); rerun with the original options to "
                               "resume, or pass --overwrite to start over")
-        if header is not None and (out / SUCCESS).is_file():
+        if header is not None and (out / SUCCESS).is_file() and _reopen_if_damaged(out, ledger, progress):
             parts = ledger.parts()
             return Summary(output=str(out), total_rows=header["scan"]["total_rows"],
                            written_rows=_total(parts, "rows"), parts=len(parts),

@@ -18,7 +18,7 @@ from .idcheck import KeySpill, id_keys
 from .job import EmbedJob
 from .progress import Progress
 from .readers import Chunk, InputFile, read_file
-from .rows import apply_policy
+from .rows import apply_policy, id_kind
 
 
 def read_chunks(job: EmbedJob, files: list[InputFile]) -> Iterator[tuple[int, Chunk]]:
@@ -38,6 +38,7 @@ def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progre
     schema: pa.Schema | None = None
     per_file: dict[str, int] = {f.name: 0 for f in files}
     total = skipped = emptied = 0
+    id_type: tuple[pa.DataType, str] | None = None  # the id column's type so far, and where it was first seen
     spill = KeySpill(spill_parent) if check_ids else None
     try:
         for row, chunk in read_chunks(job, files):
@@ -48,6 +49,8 @@ def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progre
             skipped += piece.skipped
             emptied += piece.emptied
             cols = _column_schema(chunk, job.id_column, keep_names)
+            if job.id_column and len(chunk.texts):
+                id_type = _check_id_type(chunk, job.id_column, id_type)
             try:
                 schema = cols if schema is None else pa.unify_schemas([schema, cols], promote_options="permissive")
             except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
@@ -63,9 +66,9 @@ def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progre
     finally:
         if spill is not None:
             spill.close()
-    if schema is None:
-        schema = pa.schema([pa.field(job.id_column, pa.int64())] if job.id_column else []
-                           + [pa.field(c, pa.null()) for c in keep_names])
+    if schema is None:  # no rows at all: ids as row numbers would be, kept columns of no type
+        schema = pa.schema(([pa.field(job.id_column, pa.int64())] if job.id_column else [])
+                           + [pa.field(c, pa.null()) for c in keep_names if c != job.id_column])
     progress.message(f"scanned {total:,} rows in {len(files)} file(s) in {time.perf_counter() - started:.1f}s"
                      + (f" ({skipped:,} bad rows will be skipped)" if skipped else "")
                      + (f" ({emptied:,} bad rows will be embedded as '')" if emptied else ""))
@@ -77,6 +80,23 @@ def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progre
 def read_columns_schema(scan: dict) -> pa.Schema:
     """The id and kept columns' schema that scan_input settled, from its (JSON-ready) result."""
     return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(scan["columns_schema"])))
+
+
+def _check_id_type(chunk: Chunk, id_column: str, before: tuple[pa.DataType, str] | None) -> tuple[pa.DataType, str]:
+    """Refuse an id column whose kind changes (integers, then floats or strings) or that mixes signed and unsigned
+    64-bit integers: no one type holds both without changing ids. Returns the type so far and where it was seen."""
+    t = chunk.columns.schema.field(id_column).type
+    here = f"{chunk.file.name} {chunk.where(0)}"
+    if before is None or t == before[0]:
+        return (t, here) if before is None else before
+    old, where = before
+    kinds = id_kind(old), id_kind(t)
+    mixed_sign = kinds == ("integer", "integer") and pa.uint64() in (old, t) and \
+        not (pa.types.is_unsigned_integer(old) and pa.types.is_unsigned_integer(t))
+    if kinds[0] != kinds[1] or mixed_sign:
+        raise InputError(f"the id column {id_column!r} holds {old} values at {where} but {t} values from {here}; ids "
+                         "must have one type (all integers or all strings): fix the input, or omit --id-column for row numbers")
+    return before
 
 
 def _column_schema(chunk: Chunk, id_column: str | None, keep_names: list[str]) -> pa.Schema:

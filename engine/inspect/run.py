@@ -42,13 +42,13 @@ class InspectResult:
 
 def run_inspect(job: InspectJob) -> InspectResult:
     """Inspect job.texts (and job.corpus) with the model and write every output under job.out."""
+    out = claim_out(Path(job.out))  # before the model loads: a bad --out fails in a second
     corpus_texts = read_corpus(Path(job.corpus)) if job.corpus else None
     emb = Embedder.from_config(job.embedder)
     layer_list = select_indices(job.layers, int(emb.manifest["layers"]), "layer")
     head_list = select_indices(job.heads, int(emb.manifest["heads"]), "head")
     name = model_label(emb.manifest, emb.model_dir)
-    out = Path(job.out)
-    prepare_out(out)
+    clear_previous(out)
     result = InspectResult()
     if job.texts:
         with warnings.catch_warnings(record=True) as caught:
@@ -74,9 +74,9 @@ OUTPUT_PATTERNS = ("attention_text*_layer*.png", "attention.html", "top_attended
                    "drift_cls.csv", "drift_summary.json", "drift_to_layer0.png", "drift_to_previous.png")
 
 
-def prepare_out(out: Path) -> None:
-    """Make out ready for this run's files: a folder of an earlier run loses its outputs (no stale PNG stays beside
-    a new page); a non-empty folder that engine inspect did not write is refused, nothing deleted."""
+def claim_out(out: Path) -> Path:
+    """Create --out (or accept an earlier run's folder) and mark it as ours; OutputError when it is a file, a
+    non-empty folder engine inspect did not write (nothing in it is touched), or cannot be written."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; pass a folder (it is created if missing)")
     if out.is_dir() and not (out / MARKER).is_file():
@@ -85,12 +85,20 @@ def prepare_out(out: Path) -> None:
             shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
             raise OutputError(f"--out {out} is not empty and was not written by engine inspect (it holds {shown}); "
                               "choose a new or empty folder")
-    if out.is_dir():
-        for pattern in OUTPUT_PATTERNS:
-            for old in out.glob(pattern):
-                old.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("engine inspect output folder: its files are replaced by the next run\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_text("engine inspect output folder: its files are replaced by the next run\n")
+    except OSError as err:
+        raise OutputError(f"--out {out} cannot be written ({err.strerror or type(err).__name__}"
+                          f"{': ' + err.filename if err.filename else ''}); pass a writable folder") from None
+    return out
+
+
+def clear_previous(out: Path) -> None:
+    """Remove an earlier run's outputs, so no stale heatmap stays beside a new page."""
+    for pattern in OUTPUT_PATTERNS:
+        for old in out.glob(pattern):
+            old.unlink()
 
 
 def model_label(manifest: dict, model_dir: Path) -> str:

@@ -33,10 +33,12 @@ def select_indices(spec: str | int | list[int] | None, count: int, what: str) ->
                 continue
             lo, sep, hi = part.partition("-")
             try:
-                items.extend(range(int(lo), int(hi) + 1) if sep and lo else [int(part)])
+                bounds = (int(lo), int(hi)) if sep and lo else (int(part), int(part))
             except ValueError:
                 raise InputError(f"{what} selection {spec!r} is not understood; use 'all', 'last', or indices like "
                                  f"'0,2-4' in 0..{count - 1}") from None
+            _check_range(bounds, count, what)  # before expanding: '0-30000000' must not build a huge list
+            items.extend(range(bounds[0], bounds[1] + 1))
     else:
         items = [int(x) for x in spec]
     if not items:
@@ -45,3 +47,9 @@ def select_indices(spec: str | int | list[int] | None, count: int, what: str) ->
     if bad:
         raise InputError(f"{what} {bad[0]} is out of range; the model has {count} {what}s, valid range 0..{count - 1}")
     return sorted(set(items))
+
+
+def _check_range(bounds: tuple[int, int], count: int, what: str) -> None:
+    bad = next((b for b in bounds if not 0 <= b < count), None)
+    if bad is not None:
+        raise InputError(f"{what} {bad} is out of range; the model has {count} {what}s, valid range 0..{count - 1}")

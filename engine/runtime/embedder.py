@@ -9,16 +9,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from export import OptionError, read_manifest
+from export.manifest import verify_files
 
 from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig
 from ..extras import require
 from .batching import id_windows, text_windows
-from .models import resolve_export
+from .models import open_graph, resolve_export
 from .postprocess import OUTPUT_PRECISIONS, aggregate_chunks, l2_normalize, quantize
-from .session import choose_device, open_session, run_batch, session_device
+from .session import choose_device, run_batch, session_device
 from .similarity import similarity, similarity_pairwise
 from .stages import BatchPlan, EncodeStats, run_stages, scatter, scatter_tokens
-from .tokenize import check_texts, chunk_windows, load_tokenizer
+from .tokenize import check_chunking, check_texts, chunk_windows, load_tokenizer
 
 SORT_WINDOW = 8192  # texts sorted together; bounds memory while keeping padding low
 
@@ -56,11 +57,14 @@ class Embedder:
         self.config = cfg
         self.model_dir = resolve_export(cfg)
         self.manifest = read_manifest(self.model_dir)
+        verify_files(self.model_dir, self.manifest)  # sizes: a truncated or replaced graph is named, not parsed
         _check_against_manifest(cfg, self.manifest, self.model_dir)
         self.max_length = cfg.max_length or self.manifest["max_length"]
         self.dim = int(self.manifest["embedding_dim"])
         self.tokenizer = load_tokenizer(self.model_dir, self.max_length)
-        self._session = open_session(self.model_dir / "embed.onnx", choose_device(cfg.device), cfg.threads, requested=cfg.device)
+        check_chunking(self.tokenizer, self.max_length, cfg.stride_for(self.max_length))
+        self._session = open_graph(self.model_dir, "embed.onnx", self.manifest, choose_device(cfg.device), cfg.threads,
+                                   requested=cfg.device)
         self.device = session_device(self._session)
         self.providers = self._session.get_providers()
         self.max_batch_tokens = cfg.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS[self.device]
@@ -173,7 +177,7 @@ class Embedder:
         from .introspect import run_inspection
 
         if self._inspect_session is None:
-            self._inspect_session = open_session(self.model_dir / "inspect.onnx", self.device, self.config.threads)
+            self._inspect_session = open_graph(self.model_dir, "inspect.onnx", self.manifest, self.device, self.config.threads)
         texts = [texts] if isinstance(texts, str) else list(texts)
         return run_inspection(self._inspect_session, self.tokenizer, texts, self.manifest["inputs"],
                               self.manifest["pad_token_id"], self.max_length)

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 from export import __version__ as exporter_version, read_manifest
-from export.manifest import MANIFEST, write_json_atomic
+from export.manifest import MANIFEST, verify_files, write_json_atomic
 
 from ..config import EmbedderConfig
-from ..errors import ModelFolderError
+from ..errors import ModelFolderError, ProviderUnavailableError
 from ..extras import require_exporter
 from ..filelock import exclusive_lock
 
@@ -110,3 +110,18 @@ def _valid_export(target: Path) -> bool:
     except Exception:  # an invalid cached export is rebuilt by the caller
         return False
     return True
+
+
+def open_graph(folder: Path, name: str, manifest: dict, device: str, threads: int | None, requested: str | None = None):
+    """An onnxruntime session on one graph of an export folder; a file that fails to load is checked against the
+    manifest's sha256 so the error names the damaged file instead of a protobuf parse error."""
+    from .session import open_session
+
+    try:
+        return open_session(folder / name, device, threads, requested=requested)
+    except ProviderUnavailableError:
+        raise
+    except Exception as err:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for a damaged graph
+        verify_files(folder, manifest, hashes=True)
+        raise ModelFolderError(f"{folder / name} cannot be loaded by onnxruntime ({type(err).__name__}: {err}); "
+                               f"re-export with 'engine export MODEL {folder} --overwrite'") from err

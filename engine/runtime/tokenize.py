@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
-from ..errors import ModelFolderError
+from ..errors import ConfigError, ModelFolderError
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,20 @@ def special_affixes(tok: Tokenizer) -> tuple[list[int], list[int]]:
     return empty[:sep_pos], empty[sep_pos:]
 
 
+def check_chunking(tok: Tokenizer, max_length: int, stride: int | None) -> None:
+    """Raise ConfigError unless chunks of max_length tokens hold text and overlap by less than that (stride None: no chunking)."""
+    if stride is None:
+        return
+    prefix, suffix = special_affixes(tok)
+    room = max_length - len(prefix) - len(suffix)
+    if room < 1:
+        raise ConfigError(f"--long-text chunk needs room for text: max_length {max_length} holds only the "
+                          f"{len(prefix) + len(suffix)} special tokens; pass --max-length {len(prefix) + len(suffix) + 1} or more")
+    if not 0 <= stride < room:
+        raise ConfigError(f"--chunk-stride {stride} must be in 0..{room - 1} for max_length {max_length} "
+                          f"({room} text tokens per chunk); pass a smaller --chunk-stride")
+
+
 def chunk_windows(tok: Tokenizer, texts: list[str], max_length: int, stride: int) -> tuple[list[NDArray[np.int64]], NDArray[np.int64]]:
     """Split each text into windows of at most max_length tokens (specials included) overlapping by stride.
 
@@ -62,8 +76,7 @@ def chunk_windows(tok: Tokenizer, texts: list[str], max_length: int, stride: int
     """
     prefix, suffix = special_affixes(tok)
     room = max_length - len(prefix) - len(suffix)
-    if not 0 <= stride < room:
-        raise ValueError(f"chunk stride {stride} must be in 0..{room - 1} for max_length {max_length}")
+    check_chunking(tok, max_length, stride)
     tok.no_truncation()
     try:
         bodies = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]

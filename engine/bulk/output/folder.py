@@ -8,8 +8,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from export.paths import check_output_path, delete_output
+
 from ...errors import OutputError
-from ..ledger import LEDGER, Ledger
+from ..ledger import LEDGER, SUCCESS, Ledger
 from ..readers import InputFile
 from .parts import PART_PREFIX
 
@@ -26,13 +28,12 @@ def exclude_output(spec: str, files: list[InputFile], out: Path) -> list[InputFi
 
 
 def prepare_folder(out: Path, files: list[InputFile], overwrite: bool) -> None:
-    """Refuse a file, or a non-empty folder not written by engine embed, unless overwrite; with overwrite, empty it."""
+    """Refuse an unsafe OUTPUT (export.paths: an empty path, the working directory or above, home, /, a folder holding
+    the input), a file, or a non-empty folder not written by engine embed; with overwrite, empty an earlier output."""
+    inputs = [f.path for f in files]
+    check_output_path(out, reads=inputs, what="OUTPUT", error=OutputError)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} is a file; OUTPUT must be a folder")
-    resolved = out.resolve()
-    for f in files:
-        if resolved in f.path.resolve().parents:
-            raise OutputError(f"the input file {f.name} lies inside OUTPUT {out}; choose an output folder outside the input")
     if not out.is_dir():
         return
     entries = sorted(p.name for p in out.iterdir())
@@ -41,13 +42,17 @@ def prepare_folder(out: Path, files: list[InputFile], overwrite: bool) -> None:
     if overwrite:
         if (out / LEDGER).exists():
             Ledger(out).close()  # raises if another run holds the lock
-        for p in out.iterdir():
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        delete_output(out, reads=inputs, looks_ours=is_embed_output, what="OUTPUT", error=OutputError, contents_only=True)
         return
-    if LEDGER not in entries:
+    if not is_embed_output(out):
         shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
         raise OutputError(f"{out} is not empty and was not written by engine embed (it holds {shown}); "
-                          "choose another folder, or pass --overwrite to delete its contents")
+                          "choose another folder (--overwrite only replaces an earlier engine embed output)")
+
+
+def is_embed_output(folder: Path) -> bool:
+    """True for a folder written by engine embed (it holds the ledger or _SUCCESS)."""
+    return (folder / LEDGER).is_file() or (folder / SUCCESS).is_file()
 
 
 def clean_stale(out: Path, done: dict[int, dict]) -> set[int]:
