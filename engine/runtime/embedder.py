@@ -12,12 +12,12 @@ from export import OptionError, read_manifest
 
 from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig
 from ..extras import require
-from .batching import id_windows, text_windows
+from .batching import Batch, id_windows, text_windows
 from .models import resolve_export
 from .postprocess import OUTPUT_PRECISIONS, aggregate_chunks, l2_normalize, quantize
 from .session import choose_device, open_session, run_batch, session_device
 from .stages import BatchPlan, EncodeStats, run_stages, scatter, scatter_tokens
-from .tokenize import check_texts, chunk_windows, load_tokenizer
+from .tokenize import check_texts, chunk_windows, load_tokenizer, tokenize
 
 SORT_WINDOW = 8192  # texts sorted together; bounds memory while keeping padding low
 
@@ -29,6 +29,22 @@ class ChunkEmbeddings:
     embeddings: NDArray[np.float32]
     text_index: NDArray[np.int64]
     tokens: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Texts as the model's input sequences, for callers that pack their own batches (the server's batcher)."""
+
+    ids: list[NDArray[np.int64]]  # one (t_s,) array per sequence, special tokens included
+    owner: NDArray[np.int64]  # (S,) index of the text each sequence belongs to (ascending)
+    weights: NDArray[np.float32] | None  # (S,) content tokens per chunk with long_text="chunk"; None: one sequence per text
+    full_tokens: NDArray[np.int64]  # (N,) tokens per text before truncation, special tokens included
+
+    @property
+    def tokens(self) -> NDArray[np.int64]:
+        """(N,) tokens the model sees per text (all its sequences)."""
+        lengths = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+        return np.bincount(self.owner, weights=lengths, minlength=len(self.full_tokens)).astype(np.int64)
 
 
 class Embedder:
@@ -97,10 +113,10 @@ class Embedder:
             windows = text_windows(self.tokenizer, texts, SORT_WINDOW, truncated := [])
             emb = self._run(windows, len(texts), batch_size, show_progress_bar)
             self.stats.truncated += sum(truncated)
+        if truncate_dim:  # truncate, then normalize, as sentence-transformers does (Matryoshka)
+            emb = emb[:, :truncate_dim]
         if normalize_embeddings:
             emb = l2_normalize(emb)
-        if truncate_dim:
-            emb = emb[:, :truncate_dim]
         emb = quantize(emb, precision)
         out = emb[0] if single else emb
         if convert_to_tensor:
@@ -131,6 +147,43 @@ class Embedder:
         specials = len(self.tokenizer.encode("").ids)
         tokens = np.fromiter((len(x) - specials for x in ids), dtype=np.int64, count=len(ids))
         return ChunkEmbeddings(embeddings=emb, text_index=owner, tokens=np.maximum(tokens, 1))
+
+    # -- hooks for callers that schedule batches themselves (engine.serve): sequences -> padded batches -> join ----
+    @property
+    def pad_id(self) -> int:
+        return int(self.manifest["pad_token_id"])
+
+    @property
+    def pad_multiple(self) -> int:
+        """Padded lengths are rounded up to this (8 on CUDA for tensor cores, 1 on CPU)."""
+        return 8 if self.device == "cuda" else 1
+
+    def sequences(self, texts: list[str], prompt_name: str | None = None) -> Sequences:
+        """Tokenize texts as encode() does (prompt, then truncation or chunk windows per long_text); run nothing."""
+        check_texts(texts)
+        texts = self._apply_prompt(list(texts), prompt_name, None)
+        tk = tokenize(self.tokenizer, texts)
+        if self.config.long_text != "chunk":
+            return Sequences(tk.ids, np.arange(len(texts), dtype=np.int64), None, tk.full_tokens)
+        ids, owner = chunk_windows(self.tokenizer, texts, self.max_length, self.config.stride_for(self.max_length))
+        specials = len(self.tokenizer.encode("").ids)
+        weights = np.fromiter((max(len(x) - specials, 1) for x in ids), dtype=np.float32, count=len(ids))
+        return Sequences(ids, owner, weights, tk.full_tokens)
+
+    def embed_batch(self, batch: Batch) -> NDArray[np.float32]:
+        """Pooled vectors (B, D) float32 of one padded batch (rows in the batch's order); counted in stats."""
+        out = run_batch(self._session, batch, self.manifest["inputs"], ["sentence_embedding"], self.device)[0]
+        self.stats.real_tokens += batch.real_tokens
+        self.stats.padded_tokens += batch.input_ids.size
+        self.stats.batches += 1
+        return out
+
+    def join_sequences(self, seqs: Sequences, emb: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Per-text vectors (N, D) from per-sequence vectors emb (S, D): chunks averaged by tokens, as encode() does."""
+        if seqs.weights is None:
+            return emb
+        out = aggregate_chunks(emb, seqs.owner, seqs.weights, len(seqs.full_tokens))
+        return l2_normalize(out) if self.manifest["normalize"] else out
 
     def inspect(self, texts: str | list[str]):
         """Hidden states and attentions per text from the introspection graph (see engine.runtime.introspect)."""
