@@ -18,11 +18,13 @@ READY = re.compile(r"ready on (http://\S+) \(model (\S+), device (\S+), provider
 class Server:
     """`python -m engine serve ... --port 0` in a subprocess; .url once ready, .log for what it printed."""
 
-    def __init__(self, log_path: Path, *args: str, timeout: float = 180) -> None:
+    def __init__(self, log_path: Path, *args: str, env: dict | None = None, timeout: float = 180) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")
+        extra_env = env
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
         env.pop("ENGINE_API_KEY", None)
+        env.update(extra_env or {})
         self.proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", "0", "--device", "cpu", *args],
                                      cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
