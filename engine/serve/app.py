@@ -89,8 +89,7 @@ async def _embed(request: Request, state: ServerState, flavor: str) -> Response:
         _authorize(request, state.cfg.api_key)
         body = await _read_body(request, state.cfg.max_request_bytes)
         req = (parse_openai if flavor == "openai" else parse_tei)(body, state.limits)
-        loop = asyncio.get_running_loop()
-        seqs = await loop.run_in_executor(state.tokenizer, to_sequences, state.embedder, req, field_name)
+        seqs = await to_sequences(state.embedder, req, field_name, state.tokenizer)
         vectors = await _unless_disconnected(request, state.batcher.embed(seqs))
         vectors = state.embedder.join_sequences(seqs, vectors)  # (N, D) float32
         tokens = int(seqs.tokens.sum())

@@ -10,7 +10,7 @@ import sys
 from ..extras import require
 from .config import ServeConfig
 
-ROUND_BATCHES = 4  # a scheduling round holds about this many full batches: enough to sort by length, short enough to be fair
+ROUND_BATCHES = 2  # a scheduling round holds about this many full batches: enough to sort by length, short enough to be fair
 SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "orjson")
 log = logging.getLogger("engine.serve")
 

@@ -1,5 +1,9 @@
-"""A parsed request's inputs as the model's sequences: texts through the Embedder's tokenizer, token ids as given."""
+"""A parsed request's inputs as the model's sequences: texts through the Embedder's tokenizer (in the tokenizer
+thread, a slice at a time), token ids as given."""
 from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
 
 import numpy as np
 
@@ -7,14 +11,21 @@ from ..runtime import Embedder, Sequences
 from .errors import InvalidRequest, PayloadTooLarge
 from .schemas import EmbedRequest
 
+TOKENIZE_SLICE = 256  # texts per turn of the tokenizer thread: a 10,000-text request cannot hold it for long
 
-def to_sequences(embedder: Embedder, req: EmbedRequest, field: str) -> Sequences:
-    """Tokenize (runs in the tokenizer thread). Over max length: truncated, or with truncate false a 413 naming it."""
+
+async def to_sequences(embedder: Embedder, req: EmbedRequest, field: str, pool: Executor) -> Sequences:
+    """Tokenize off the event loop. Over max length: truncated, or with truncate false a 413 naming the input."""
     if req.texts is not None:
-        try:
-            seqs = embedder.sequences(req.texts, req.prompt_name)
-        except ValueError as err:  # an unknown prompt_name
-            raise InvalidRequest(str(err), "prompt_name") from None
+        loop = asyncio.get_running_loop()
+        parts = []
+        for start in range(0, len(req.texts), TOKENIZE_SLICE):
+            texts = req.texts[start:start + TOKENIZE_SLICE]
+            try:
+                parts.append(await loop.run_in_executor(pool, embedder.sequences, texts, req.prompt_name))
+            except ValueError as err:  # an unknown prompt_name
+                raise InvalidRequest(str(err), "prompt_name") from None
+        seqs = _concat(parts)
     else:
         full = np.fromiter((len(x) for x in req.token_ids), dtype=np.int64, count=len(req.token_ids))
         ids = [np.asarray(x[: embedder.max_length], dtype=np.int64) for x in req.token_ids]
@@ -27,3 +38,13 @@ def to_sequences(embedder: Embedder, req: EmbedRequest, field: str) -> Sequences
                                   f"{embedder.max_length}; shorten it, or send truncate: true to cut it there",
                                   f"{field}[{i}]", "input_too_long")
     return seqs
+
+
+def _concat(parts: list[Sequences]) -> Sequences:
+    """Sequences of consecutive slices of one request's texts, as one."""
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [len(p.full_tokens) for p in parts[:-1]])
+    owner = np.concatenate([p.owner + off for p, off in zip(parts, offsets)])
+    weights = None if parts[0].weights is None else np.concatenate([p.weights for p in parts])
+    return Sequences([x for p in parts for x in p.ids], owner, weights, np.concatenate([p.full_tokens for p in parts]))
