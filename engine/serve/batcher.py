@@ -134,7 +134,10 @@ class Batcher:
                 work = self._take_round()
                 self._gauges()
             if work:
-                self._run_round(work)
+                try:
+                    self._run_round(work)
+                except Exception as err:  # noqa: BLE001 - a bug in packing fails this round's requests, never hangs them
+                    self._fail({job for job, _, _ in work}, err)
 
     def _wait_for_more(self) -> None:
         """With max_wait > 0, let a partial round fill for up to max_wait after its oldest request (under the lock)."""
