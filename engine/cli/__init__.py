@@ -16,8 +16,9 @@ def _register() -> None:
     from .embed import embed
     from .export import export
     from .inspect import inspect
+    from .serve import serve
 
-    for command in (export, embed, inspect, bench):
+    for command in (export, embed, inspect, serve, bench):
         main.add_command(command)
 
 

@@ -1,7 +1,6 @@
 """Embedder: the stateful object that holds a session and encodes text like SentenceTransformer.encode."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,13 +12,14 @@ from export.manifest import verify_files
 
 from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig
 from ..extras import require
-from .batching import id_windows, text_windows
+from .batching import Batch, id_windows, text_windows
+from .checks import check_against_manifest, check_encode_options, progress_bar, texts_argument
 from .models import open_graph, resolve_export
-from .postprocess import OUTPUT_PRECISIONS, aggregate_chunks, l2_normalize, quantize
+from .postprocess import aggregate_chunks, l2_normalize, quantize
 from .session import choose_device, run_batch, session_device
 from .similarity import similarity, similarity_pairwise
 from .stages import BatchPlan, EncodeStats, run_stages, scatter, scatter_tokens
-from .tokenize import check_chunking, check_texts, chunk_windows, load_tokenizer
+from .tokenize import check_chunking, check_texts, chunk_windows, load_tokenizer, tokenize
 
 SORT_WINDOW = 8192  # texts sorted together; bounds memory while keeping padding low
 
@@ -31,6 +31,22 @@ class ChunkEmbeddings:
     embeddings: NDArray[np.float32]
     text_index: NDArray[np.int64]
     tokens: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Texts as the model's input sequences, for callers that pack their own batches (the server's batcher)."""
+
+    ids: list[NDArray[np.int64]]  # one (t_s,) array per sequence, special tokens included
+    owner: NDArray[np.int64]  # (S,) index of the text each sequence belongs to (ascending)
+    weights: NDArray[np.float32] | None  # (S,) content tokens per chunk with long_text="chunk"; None: one sequence per text
+    full_tokens: NDArray[np.int64]  # (N,) tokens per text before truncation, special tokens included
+
+    @property
+    def tokens(self) -> NDArray[np.int64]:
+        """(N,) tokens the model sees per text (all its sequences)."""
+        lengths = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+        return np.bincount(self.owner, weights=lengths, minlength=len(self.full_tokens)).astype(np.int64)
 
 
 class Embedder:
@@ -58,7 +74,7 @@ class Embedder:
         self.model_dir = resolve_export(cfg)
         self.manifest = read_manifest(self.model_dir)
         verify_files(self.model_dir, self.manifest)  # sizes: a truncated or replaced graph is named, not parsed
-        _check_against_manifest(cfg, self.manifest, self.model_dir)
+        check_against_manifest(cfg, self.manifest, self.model_dir)
         self.max_length = cfg.max_length or self.manifest["max_length"]
         self.dim = int(self.manifest["embedding_dim"])
         self.tokenizer = load_tokenizer(self.model_dir, self.max_length)
@@ -89,11 +105,11 @@ class Embedder:
         Embedder's own; pool and chunk_size (multi-process encoding) are not needed and must be None. sentences= is
         the name sentence-transformers used before version 6.
         """
-        texts_in = _one_of(inputs, sentences)
+        texts_in = texts_argument(inputs, sentences)
         single = isinstance(texts_in, str)
         texts = [texts_in] if single else list(texts_in)
         check_texts(texts)
-        _check_encode_options(self, precision, output_value, device, pool, truncate_dim)
+        check_encode_options(self, precision, output_value, device, pool, truncate_dim)
         texts = self._apply_prompt(texts, prompt_name, prompt)
         self.stats.texts += len(texts)
         if output_value == "token_embeddings":
@@ -172,6 +188,43 @@ class Embedder:
         tokens = np.fromiter((len(x) - specials for x in ids), dtype=np.int64, count=len(ids))
         return ChunkEmbeddings(embeddings=emb, text_index=owner, tokens=np.maximum(tokens, 1))
 
+    # -- hooks for callers that schedule batches themselves (engine.serve): sequences -> padded batches -> join ----
+    @property
+    def pad_id(self) -> int:
+        return int(self.manifest["pad_token_id"])
+
+    @property
+    def pad_multiple(self) -> int:
+        """Padded lengths are rounded up to this (8 on CUDA for tensor cores, 1 on CPU)."""
+        return 8 if self.device == "cuda" else 1
+
+    def sequences(self, texts: list[str], prompt_name: str | None = None) -> Sequences:
+        """Tokenize texts as encode() does (prompt, then truncation or chunk windows per long_text); run nothing."""
+        check_texts(texts)
+        texts = self._apply_prompt(list(texts), prompt_name, None)
+        tk = tokenize(self.tokenizer, texts)
+        if self.config.long_text != "chunk":
+            return Sequences(tk.ids, np.arange(len(texts), dtype=np.int64), None, tk.full_tokens)
+        ids, owner = chunk_windows(self.tokenizer, texts, self.max_length, self.config.stride_for(self.max_length))
+        specials = len(self.tokenizer.encode("").ids)
+        weights = np.fromiter((max(len(x) - specials, 1) for x in ids), dtype=np.float32, count=len(ids))
+        return Sequences(ids, owner, weights, tk.full_tokens)
+
+    def embed_batch(self, batch: Batch) -> NDArray[np.float32]:
+        """Pooled vectors (B, D) float32 of one padded batch (rows in the batch's order); counted in stats."""
+        out = run_batch(self._session, batch, self.manifest["inputs"], ["sentence_embedding"], self.device)[0]
+        self.stats.real_tokens += batch.real_tokens
+        self.stats.padded_tokens += batch.input_ids.size
+        self.stats.batches += 1
+        return out
+
+    def join_sequences(self, seqs: Sequences, emb: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Per-text vectors (N, D) from per-sequence vectors emb (S, D): chunks averaged by tokens, as encode() does."""
+        if seqs.weights is None:
+            return emb
+        out = aggregate_chunks(emb, seqs.owner, seqs.weights, len(seqs.full_tokens))
+        return l2_normalize(out) if self.manifest["normalize"] else out
+
     def inspect(self, texts: str | list[str]):
         """Hidden states and attentions per text from the introspection graph (see engine.runtime.introspect)."""
         from .introspect import run_inspection
@@ -193,7 +246,7 @@ class Embedder:
 
     def _run(self, windows, n: int, batch_size: int | None, progress: bool) -> NDArray[np.float32]:
         """Pooled vectors (n, D) float32 of n sequences, scattered back into input order."""
-        bar = _progress(n, progress)
+        bar = progress_bar(n, progress)
         out = scatter(self._stages(windows, batch_size, "sentence_embedding"), n, self.dim, bar.update if bar else None)
         if bar:
             bar.close()
@@ -226,51 +279,3 @@ class Embedder:
     def __repr__(self) -> str:
         return (f"Embedder(model_dir={str(self.model_dir)!r}, device={self.device!r}, precision={self.manifest['precision']!r}, "
                 f"dim={self.dim}, max_length={self.max_length})")
-
-
-def _check_against_manifest(cfg: EmbedderConfig, manifest: dict, folder: Path) -> None:
-    """Options that are baked into an export must agree with it."""
-    baked = {"pooling": manifest["pooling"], "normalize": manifest["normalize"], "precision": manifest["precision"]}
-    for name, have in baked.items():
-        want = getattr(cfg, name)
-        if want is not None and want != have:
-            raise OptionError(f"{folder} was exported with {name}={have!r} but {name}={want!r} was asked; "
-                              f"re-export with 'engine export MODEL DIR --{name.replace('_', '-')} ...' or pass the model folder")
-    if cfg.max_length and cfg.max_length > manifest["max_length"]:
-        raise OptionError(f"max_length {cfg.max_length} exceeds the export's {manifest['max_length']}; re-export with --max-length")
-
-
-def _one_of(inputs, sentences):
-    """The texts, given as inputs= (sentence-transformers 6) or sentences= (earlier versions), not both."""
-    if inputs is not None and sentences is not None:
-        raise TypeError("pass the texts once, as inputs= (or the older name sentences=), not both")
-    if inputs is None and sentences is None:
-        raise TypeError("encode() needs the texts: encode(['a text', ...]) or encode(inputs=[...])")
-    return inputs if inputs is not None else sentences
-
-
-def _check_encode_options(emb: "Embedder", precision: str, output_value, device, pool, truncate_dim) -> None:
-    """Refuse encode options this Embedder cannot honour, naming the fix."""
-    if precision not in OUTPUT_PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {', '.join(OUTPUT_PRECISIONS)}")
-    if output_value not in ("sentence_embedding", "token_embeddings"):
-        raise ValueError(f"output_value {output_value!r} must be 'sentence_embedding' or 'token_embeddings'")
-    if device is not None and device != emb.device:
-        raise ValueError(f"this Embedder runs on {emb.device!r}; choose the device when creating it, "
-                         f"Embedder(..., device={device!r})")
-    if pool is not None:
-        raise ValueError("pool (multi-process encoding) is not needed: one Embedder already uses every core")
-    if truncate_dim is not None and not 1 <= truncate_dim <= emb.dim:
-        raise ValueError(f"truncate_dim must be in 1..{emb.dim}, got {truncate_dim}")
-
-
-def _progress(total: int, enabled: bool):
-    """A tqdm bar on stderr when asked for and available."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        warnings.warn("show_progress_bar needs tqdm; continuing without a bar", RuntimeWarning, stacklevel=3)
-        return None
-    return tqdm(total=total, unit="text", desc="encode")

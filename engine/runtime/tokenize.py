@@ -17,6 +17,7 @@ class Tokenized:
 
     ids: list[NDArray[np.int64]]  # one (t_i,) array per text, special tokens included
     truncated: NDArray[np.bool_]  # (N,) True where the text lost tokens to max_length
+    full_tokens: NDArray[np.int64]  # (N,) tokens each text has before truncation, special tokens included
 
 
 def load_tokenizer(model_dir: Path, max_length: int) -> Tokenizer:
@@ -45,7 +46,12 @@ def tokenize(tok: Tokenizer, texts: list[str]) -> Tokenized:
     encodings = tok.encode_batch(texts)
     ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
     truncated = np.fromiter((bool(e.overflowing) for e in encodings), dtype=bool, count=len(encodings))
-    return Tokenized(ids=ids, truncated=truncated)
+    full = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+    if truncated.any():  # each overflowing piece repeats the special tokens; count its content once
+        specials = len(tok.encode("").ids)
+        for i in np.flatnonzero(truncated):
+            full[i] += sum(len(o.ids) - specials for o in encodings[i].overflowing)
+    return Tokenized(ids=ids, truncated=truncated, full_tokens=full)
 
 
 def special_affixes(tok: Tokenizer) -> tuple[list[int], list[int]]:

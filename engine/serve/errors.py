@@ -1,0 +1,111 @@
+"""The server's errors, and the one place where they become HTTP statuses and bodies (OpenAI's or TEI's shape).
+
+Every refusal is an answer: a status, a body naming the field or index at fault and the fix, and for 429 Retry-After.
+"""
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.responses import Response
+
+from ..errors import EngineError, InputError
+
+log = logging.getLogger("engine.serve")
+
+
+class RequestError(InputError):
+    """A request the server refuses. param names the field or index at fault (OpenAI's error.param)."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        if code:
+            self.code = code
+
+
+class MalformedRequest(RequestError):
+    """The body is not JSON, or not a JSON object."""
+
+    code = "invalid_json"
+
+
+class InvalidRequest(RequestError):
+    """A field has the wrong type or value (400 on the OpenAI route, 422 on TEI's, as each API answers)."""
+
+    code = "invalid_value"
+
+
+class DimensionsOutOfRange(RequestError):
+    """dimensions is outside 1..the model's embedding size."""
+
+    code = "invalid_dimensions"
+
+
+class PayloadTooLarge(RequestError):
+    """Too many bytes, too many inputs, or (with truncate false) a text over max length."""
+
+    code = "payload_too_large"
+
+
+class QueueFull(RequestError):
+    """The queue holds max-queued-tokens already; retry after retry_after seconds."""
+
+    code = "queue_full"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unauthorized(RequestError):
+    """Missing or wrong API key."""
+
+    code = "invalid_api_key"
+
+
+class ShuttingDown(RequestError):
+    """The server stopped taking new work (SIGTERM); in-flight requests still finish."""
+
+    code = "shutting_down"
+
+
+# status per error class; InvalidRequest is 422 on TEI's route (TEI answers validation errors with 422)
+_STATUS = {MalformedRequest: 400, InvalidRequest: 400, DimensionsOutOfRange: 400, PayloadTooLarge: 413,
+           QueueFull: 429, Unauthorized: 401, ShuttingDown: 503}
+_OPENAI_TYPE = {400: "invalid_request_error", 401: "authentication_error", 413: "invalid_request_error",
+                422: "invalid_request_error", 429: "rate_limit_error", 500: "server_error", 503: "server_error"}
+_TEI_TYPE = {400: "Validation", 401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded",
+             500: "Backend", 503: "Unhealthy"}
+
+
+def status_of(err: Exception, flavor: str) -> int:
+    """The HTTP status for err on a route of flavor 'openai' or 'tei'."""
+    for cls in type(err).__mro__:
+        if cls in _STATUS:
+            status = _STATUS[cls]
+            return 422 if flavor == "tei" and cls is InvalidRequest else status
+    return 500
+
+
+def error_response(err: Exception, flavor: str) -> Response:
+    """err as a JSON response in the route's API shape. Anything that is not an engine error is a bug: logged, 500."""
+    status = status_of(err, flavor)
+    if not isinstance(err, EngineError):
+        log.exception("unexpected error while serving a request", exc_info=err)
+        message = f"internal error ({type(err).__name__}); the server log has the traceback"
+    else:
+        message = str(err)
+    headers = {}
+    if isinstance(err, QueueFull):
+        headers["Retry-After"] = str(err.retry_after)
+    if isinstance(err, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if flavor == "tei":
+        body = {"error": message, "error_type": _TEI_TYPE[status]}
+    else:
+        body = {"error": {"message": message, "type": _OPENAI_TYPE[status], "param": getattr(err, "param", None),
+                          "code": getattr(err, "code", None) if status != 500 else "internal_error"}}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)

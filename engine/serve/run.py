@@ -1,0 +1,100 @@
+"""Start serving: load and warm the model, bind, log the ready line, run uvicorn until SIGTERM / SIGINT, exit 0."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import sys
+
+from ..extras import require
+from .config import ServeConfig
+
+ROUND_BATCHES = 2  # a scheduling round holds about this many full batches: enough to sort by length, short enough to be fair
+SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "orjson")
+log = logging.getLogger("engine.serve")
+
+
+def serve(cfg: ServeConfig) -> None:
+    """Serve cfg until SIGTERM or SIGINT; then stop accepting, finish in-flight requests and return."""
+    for module in SERVE_MODULES:
+        require(module, "serve", "engine serve")
+    _log_to_stderr()
+    state = load_state(cfg)
+    sock = _bind(cfg.host, cfg.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    providers = ", ".join(state.embedder.providers)
+    log.info("engine serve: ready on http://%s:%d (model %s, device %s, providers %s)", shown, port, cfg.model_name,
+             state.embedder.device, providers)
+    run_uvicorn(state, sock)
+
+
+def load_state(cfg: ServeConfig):
+    """Embedder loaded and warmed (one batch run), batcher started: the server's shared state."""
+    import numpy as np
+
+    from ..runtime import Embedder
+    from ..runtime.batching import pad_batch
+    from .app import ServerState
+    from .batcher import Batcher
+    from .metrics import Metrics
+    from .schemas import Limits
+
+    embedder = Embedder.from_config(cfg.embedder)
+    warm = embedder.sequences(["warm-up: the first batch allocates the session's buffers."])
+    embedder.embed_batch(pad_batch(warm.ids, np.arange(len(warm.ids)), embedder.pad_id, embedder.pad_multiple))
+    embedder.reset_stats()
+    metrics = Metrics()
+    batcher = Batcher(embedder, metrics, cfg.max_queued_tokens, cfg.max_wait_ms / 1000,
+                      ROUND_BATCHES * embedder.max_batch_tokens)
+    batcher.start()
+    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=embedder.tokenizer.get_vocab_size(), dim=embedder.dim)
+    return ServerState(cfg=cfg, embedder=embedder, batcher=batcher, metrics=metrics, limits=limits, ready=True)
+
+
+def run_uvicorn(state, sock: socket.socket) -> None:
+    """uvicorn on an already listening socket; a signal starts a graceful stop (no re-raise, so the exit code is 0)."""
+    import uvicorn
+
+    from .app import build_app
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            state.draining = True  # /health answers 503 from now on
+            super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(build_app(state), log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=None, server_header=False)
+    Server(config).run(sockets=[sock])
+    log.info("engine serve: stopped after finishing in-flight requests")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: a free one), so the ready line can print the real address."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _log_to_stderr() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False

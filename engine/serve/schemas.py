@@ -1,0 +1,134 @@
+"""Request bodies of the OpenAI (/v1/embeddings) and TEI (/embed) routes, parsed into one EmbedRequest.
+
+Every refusal names the field or index at fault: `input[3]`, `dimensions`, `encoding_format`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from .errors import DimensionsOutOfRange, InvalidRequest, MalformedRequest, PayloadTooLarge
+
+ENCODING_FORMATS = ("float", "base64")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a request is checked against: the server's input limit and the model's vocabulary and dimension."""
+
+    max_inputs: int
+    vocab_size: int
+    dim: int
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    """One parsed request: texts or token-id lists (exactly one is set) and how to shape the answer."""
+
+    texts: list[str] | None
+    token_ids: list[list[int]] | None
+    dimensions: int | None = None  # Matryoshka: keep the first d, then renormalize
+    base64: bool = False  # OpenAI encoding_format
+    normalize: bool = False  # L2-normalize the answer (TEI's normalize; the model's own normalization is kept anyway)
+    truncate: bool = True  # False (TEI): a text over max length is refused with 413
+    prompt_name: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.texts) if self.texts is not None else len(self.token_ids)
+
+
+def parse_openai(body: bytes, limits: Limits) -> EmbedRequest:
+    """POST /v1/embeddings: input, model, encoding_format, dimensions, user."""
+    obj = _json_object(body)
+    texts, ids = _inputs(obj, "input", limits)
+    _optional(obj, "model", str)
+    _optional(obj, "user", str)
+    fmt = _optional(obj, "encoding_format", str) or "float"
+    if fmt not in ENCODING_FORMATS:
+        raise InvalidRequest(f"encoding_format {fmt!r} is not one of {', '.join(ENCODING_FORMATS)}", "encoding_format")
+    dims = _dimensions(obj, limits.dim)
+    return EmbedRequest(texts, ids, dimensions=dims, base64=fmt == "base64", normalize=dims is not None)
+
+
+def parse_tei(body: bytes, limits: Limits) -> EmbedRequest:
+    """POST /embed: inputs, normalize (default true), truncate (default true), dimensions, prompt_name."""
+    obj = _json_object(body)
+    texts, ids = _inputs(obj, "inputs", limits)
+    normalize = _optional(obj, "normalize", bool)
+    truncate = _optional(obj, "truncate", bool)
+    direction = _optional(obj, "truncation_direction", str)
+    if direction is not None and direction.lower() != "right":
+        raise InvalidRequest(f"truncation_direction {direction!r} is not supported; texts are truncated on the right", "truncation_direction")
+    prompt_name = _optional(obj, "prompt_name", str)
+    return EmbedRequest(texts, ids, dimensions=_dimensions(obj, limits.dim), normalize=normalize is not False,
+                        truncate=truncate is not False, prompt_name=prompt_name)
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise MalformedRequest(f"the body is not valid JSON ({err}); send a JSON object") from None
+    if not isinstance(obj, dict):
+        raise InvalidRequest(f"the body is a JSON {type(obj).__name__}; send a JSON object")
+    return obj
+
+
+def _optional(obj: dict, name: str, kind: type):
+    value = obj.get(name)
+    if value is not None and type(value) is not kind:
+        raise InvalidRequest(f"{name} is {_type(value)}, expected {kind.__name__}", name)
+    return value
+
+
+def _dimensions(obj: dict, dim: int) -> int | None:
+    value = _optional(obj, "dimensions", int)
+    if value is not None and not 1 <= value <= dim:
+        raise DimensionsOutOfRange(f"dimensions {value} is out of range: this model's embeddings have {dim}; send 1..{dim}",
+                                   "dimensions")
+    return value
+
+
+def _inputs(obj: dict, field: str, limits: Limits) -> tuple[list[str] | None, list[list[int]] | None]:
+    """A string, a list of strings, a list of token ids, or a list of token-id lists -> (texts, None) or (None, ids)."""
+    if field not in obj:
+        raise InvalidRequest(f"{field} is required: a string, a list of strings, or a list of token-id lists", field)
+    value = obj[field]
+    if isinstance(value, str):
+        return [value], None
+    if not isinstance(value, list):
+        raise InvalidRequest(f"{field} is {_type(value)}; send a string, a list of strings, or a list of token-id lists", field)
+    if not value:
+        raise InvalidRequest(f"{field} is an empty list; send at least one string", field)
+    if len(value) > limits.max_inputs:
+        raise PayloadTooLarge(f"{field} has {len(value)} items, more than this server's limit of {limits.max_inputs}; "
+                              f"split the request (or start the server with a larger --max-inputs)", field, "too_many_inputs")
+    first = value[0]
+    if isinstance(first, str):
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise InvalidRequest(f"{field}[{i}] is {_type(item)}, not a string; every item must be a string", f"{field}[{i}]")
+        return value, None
+    if type(first) is int:  # one token-id list
+        return None, [_token_ids(value, field, limits.vocab_size)]
+    if isinstance(first, list):
+        return None, [_token_ids(item, f"{field}[{i}]", limits.vocab_size) for i, item in enumerate(value)]
+    raise InvalidRequest(f"{field}[0] is {_type(first)}; items must be strings or lists of token ids", f"{field}[0]")
+
+
+def _token_ids(item, where: str, vocab: int) -> list[int]:
+    if not isinstance(item, list) or not item:
+        raise InvalidRequest(f"{where} is {_type(item) if item != [] else 'an empty list'}; send a non-empty list of token ids "
+                             f"(every item a list, or every item a string)", where)
+    for j, t in enumerate(item):
+        if type(t) is not int or not 0 <= t < vocab:
+            raise InvalidRequest(f"{where}[{j}] is {t!r}; token ids are integers in 0..{vocab - 1} of this model's vocabulary",
+                                 f"{where}[{j}]")
+    return item
+
+
+def _type(value) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
