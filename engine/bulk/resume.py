@@ -91,9 +91,9 @@ def scan_once(plan: OutputPlan, ledger: Ledger, progress: Progress) -> tuple[Out
 
 
 def rows_per_file(plan: OutputPlan, ledger: Ledger) -> list[int]:
-    """The scan's row count of each of plan.files, in order."""
-    counts = ledger.job["scan"]["rows_per_file"]
-    return [counts[f.name] for f in plan.files]
+    """The scan's row count of each of plan.files, in order (the ledger's JSON sorts the by-name dict's keys)."""
+    scan = ledger.job["scan"]
+    return scan["file_rows"] if "file_rows" in scan else [scan["rows_per_file"][f.name] for f in plan.files]
 
 
 def _reopen_if_damaged(out: Path, ledger: Ledger, progress: Progress) -> bool:

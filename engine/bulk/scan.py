@@ -92,7 +92,8 @@ def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progre
     progress.message(f"scanned {total:,} rows in {len(files)} file(s) in {time.perf_counter() - started:.1f}s"
                      + (f" ({skipped:,} bad rows will be skipped)" if skipped else "")
                      + (f" ({emptied:,} bad rows will be embedded as '')" if emptied else ""))
-    return {"total_rows": total, "rows_per_file": per_file, "skipped": skipped, "emptied": emptied,
+    return {"total_rows": total, "rows_per_file": per_file, "file_rows": [per_file[f.name] for f in files],
+            "skipped": skipped, "emptied": emptied,
             "columns_schema": base64.b64encode(schema.serialize().to_pybytes()).decode(),
             "seconds": round(time.perf_counter() - started, 3)}
 
