@@ -41,5 +41,9 @@ class OutputError(EngineError):
     """The output location conflicts with the job (different options, foreign files)."""
 
 
+class ClusterError(EngineError):
+    """A Ray cluster cannot be reached, or a Ray job failed; the message says how to fix it or resume."""
+
+
 USER_ERRORS = (EngineError, ExportError)
 USAGE_ERRORS = (ConfigError, InputUsageError)

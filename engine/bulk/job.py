@@ -32,6 +32,11 @@ class EmbedJob:
     rows_per_part: int = DEFAULT_ROWS_PER_PART  # rows of input per output part: the unit of resume
     window_rows: int | None = None  # rows per Embedder.encode call (sorted by length inside); None: by device
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    # Ray (engine embed --ray; none of these changes the output, so none is in the fingerprint).
+    ray: str | None = None  # None: the local runner; "local": a local Ray instance; else auto, host:port, ray://host:port
+    actors: tuple[int, int] | None = None  # (min, max) actors; None: 1 up to as many as the cluster fits
+    cpus_per_actor: float | None = None  # None: 1 (the actor's Embedder gets as many threads)
+    gpus_per_actor: float | None = None  # None: 1 with --device cuda, else 0
 
     def __post_init__(self) -> None:
         if not str(self.output).strip():
@@ -44,9 +49,19 @@ class EmbedJob:
             raise ConfigError("rows_per_part and window_rows must be positive")
         if "embedding" in self.keep_columns or "id" in self.keep_columns:
             raise ConfigError("--keep-columns cannot name 'embedding' or 'id': the output already has those columns")
+        if self.ray is None and (self.actors, self.cpus_per_actor, self.gpus_per_actor) != (None, None, None):
+            raise ConfigError("--actors, --cpus-per-actor and --gpus-per-actor size Ray actors; add --ray")
+        if self.ray is not None and not str(self.ray).strip():
+            raise ConfigError("--ray got an empty address; pass --ray alone for a local Ray instance, or auto / host:port")
+        if self.actors is not None and not (len(self.actors) == 2 and 1 <= self.actors[0] <= self.actors[1]):
+            raise ConfigError(f"actors {self.actors!r}: pass N or MIN,MAX with 1 <= MIN <= MAX")
+        if (self.cpus_per_actor is not None and self.cpus_per_actor <= 0) or \
+                (self.gpus_per_actor is not None and self.gpus_per_actor < 0):
+            raise ConfigError("--cpus-per-actor must be positive and --gpus-per-actor not negative")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict (for the ledger and _SUCCESS)."""
         d = dataclasses.asdict(self)
         d["keep_columns"] = list(self.keep_columns)
+        d["actors"] = list(self.actors) if self.actors else None
         return d

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob as globlib
 import gzip
-import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,6 +56,14 @@ class Chunk:
             return f"record {self.file_row + i + 1}"
         return f"row {self.file_row + i}"
 
+    def slice(self, start: int, stop: int) -> "Chunk":
+        """Chunk rows [start, stop), with their flags and line numbers."""
+        return Chunk(file=self.file, file_row=self.file_row + start, texts=self.texts[start:stop],
+                     columns=self.columns.slice(start, stop - start),
+                     bad_utf8={i - start for i in self.bad_utf8 if start <= i < stop},
+                     bad_fields={i - start: c for i, c in self.bad_fields.items() if start <= i < stop},
+                     line_numbers=self.line_numbers[start:stop] if self.line_numbers is not None else None)
+
 
 def format_of(path: Path) -> tuple[str, bool] | None:
     """(format, gzip-compressed) from the file name, or None for an unsupported name."""
@@ -99,13 +106,22 @@ def list_inputs(spec: str) -> list[InputFile]:
 
 
 def read_file(f: InputFile, text_column: str, id_column: str | None, keep_columns: tuple[str, ...],
-              chunk_rows: int) -> Iterator[Chunk]:
-    """Chunks of at most chunk_rows rows from one file; corrupt or unreadable files raise InputError naming the file."""
-    from .csv_input import read_csv  # it builds on this module's Chunk and column checks
+              chunk_rows: int, start_row: int = 0) -> Iterator[Chunk]:
+    """Chunks of at most chunk_rows rows from one file, from row start_row on (parquet skips the row groups before it
+    unread; the line formats read and drop the rows before it); corrupt or unreadable files raise InputError naming
+    the file."""
+    from .csv_input import read_csv  # these build on this module's Chunk and column checks
+    from .jsonl_input import read_jsonl
 
-    reader = {"parquet": _read_parquet, "jsonl": _read_jsonl, "csv": read_csv, "txt": _read_txt}[f.format]
+    reader = {"parquet": _read_parquet, "jsonl": read_jsonl, "csv": read_csv, "txt": _read_txt}[f.format]
+    args = (f, text_column, id_column, keep_columns, chunk_rows) + ((start_row,) if f.format == "parquet" else ())
     try:
-        for chunk in reader(f, text_column, id_column, keep_columns, chunk_rows):
+        for chunk in reader(*args):
+            n = len(chunk.texts)
+            if chunk.file_row + n <= start_row:
+                continue
+            if chunk.file_row < start_row:
+                chunk = chunk.slice(start_row - chunk.file_row, n)
             if text_column in keep_columns:
                 chunk.columns = _with_text(chunk, text_column)
             yield chunk
@@ -155,15 +171,19 @@ def _other_columns(id_column: str | None, keep_columns: tuple[str, ...]) -> list
     return ([id_column] if id_column else []) + [c for c in keep_columns if c != id_column]
 
 
-def _read_parquet(f, text_column, id_column, keep_columns, chunk_rows):
+def _read_parquet(f, text_column, id_column, keep_columns, chunk_rows, start_row=0):
     # pre_buffer (the default) keeps every pre-read range of the file until it is closed: memory would grow with the
     # file's size (measured: +30 MiB per 200k rows of paragraphs). Read without it.
     pf = pq.ParquetFile(f.path, pre_buffer=False)
     _check_columns(f, pf.schema_arrow.names, text_column, id_column, keep_columns)
     others = _other_columns(id_column, keep_columns)
     columns = list(dict.fromkeys([text_column] + others))
-    row = 0
-    for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
+    row, first_group = 0, 0
+    while first_group < pf.num_row_groups and row + pf.metadata.row_group(first_group).num_rows <= start_row:
+        row += pf.metadata.row_group(first_group).num_rows  # wholly before start_row: never read
+        first_group += 1
+    groups = list(range(first_group, pf.num_row_groups))
+    for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=columns, use_threads=False):
         texts, bad = _text_values(batch.column(text_column))
         table = _decode_dictionaries(pa.Table.from_batches([batch]).select(others))
         yield Chunk(file=f, file_row=row, texts=texts, columns=table, bad_utf8=bad)
@@ -227,60 +247,3 @@ def _read_txt(f, text_column, id_column, keep_columns, chunk_rows):
                 texts, lines, bad = [], [], set()
         if texts:
             yield Chunk(file=f, file_row=row, texts=texts, columns=pa.table({}), bad_utf8=bad, line_numbers=lines)
-
-
-def _read_jsonl(f, text_column, id_column, keep_columns, chunk_rows):
-    """JSON Lines: one object per line; blank lines are ignored; a line that is not a JSON object is a corrupt file."""
-    others = _other_columns(id_column, keep_columns)
-    with _open_binary(f) as fh:
-        texts, values, lines, bad, bad_fields, row, lineno = [], {c: [] for c in others}, [], set(), {}, 0, 0
-        for raw in fh:
-            lineno += 1
-            if not raw.strip():
-                continue
-            try:
-                line, invalid = raw.decode("utf-8"), False
-            except UnicodeDecodeError:  # judged per field below: only the text and the kept fields matter
-                line, invalid = raw.decode("utf-8", "surrogateescape"), True
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{f.name}, line {lineno}: not valid JSON ({err.msg} at column {err.colno}); "
-                                 "the file is corrupt or not JSON Lines") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{f.name}, line {lineno}: a JSON {type(obj).__name__}, not an object; "
-                                 "JSON Lines input needs one object per line")
-            _check_columns(f, obj, text_column, id_column, keep_columns, f", line {lineno}")  # every line, as the first
-            text = obj[text_column]
-            if invalid and isinstance(text, str) and not _encodable(text):
-                bad.add(len(texts))
-                text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # flagged: never embedded
-            for c in others:
-                v = obj[c]
-                if isinstance(v, str) and not _encodable(v):
-                    if c == id_column:
-                        raise InputError(f"{f.name}, line {lineno}: the id (--id-column {c!r}) is not valid UTF-8 "
-                                         "(or holds a lone surrogate); fix the file's encoding")
-                    bad_fields.setdefault(len(texts), c)
-                    v = None
-                values[c].append(v)
-            texts.append(text)
-            lines.append(lineno)
-            if len(texts) == chunk_rows:
-                yield _json_chunk(f, row, texts, values, others, bad, lines, bad_fields)
-                row += len(texts)
-                texts, values, lines, bad, bad_fields = [], {c: [] for c in others}, [], set(), {}
-        if texts:
-            yield _json_chunk(f, row, texts, values, others, bad, lines, bad_fields)
-
-
-def _json_chunk(f, row, texts, values, others, bad, lines, bad_fields) -> Chunk:
-    arrays = {}
-    for c in others:
-        try:
-            arrays[c] = pa.array(values[c])
-        except (pa.ArrowException, OverflowError) as err:
-            raise InputError(f"{f.name}, lines {lines[0]}-{lines[-1]}: column {c!r} mixes types that one parquet "
-                             f"column cannot hold ({err})") from None
-    return Chunk(file=f, file_row=row, texts=texts, columns=pa.table(arrays) if arrays else pa.table({}),
-                 bad_utf8=bad, bad_fields=bad_fields, line_numbers=lines)

@@ -7,60 +7,31 @@ runs in a background thread, writing in another; the main thread only embeds. Me
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from export import read_manifest
-
-from ..errors import OutputError
 from ..runtime import Embedder
-from ..runtime.models import resolve_export
 from ..runtime.prefetch import prefetch
+from .finish import finish_output
 from .job import DEFAULT_WINDOW_ROWS, EmbedJob
-from .ledger import LEDGER, SUCCESS, Ledger, identity_diff
-from .output.folder import clean_stale, exclude_output, prepare_folder
-from .output.parts import PartWriter, calibrate_int8, convert, embedding_array, write_success
+from .ledger import Ledger
+from .output.parts import calibrate_int8, convert, embedding_array
 from .output.writer import WriterThread
-from .plan import ENGINE_VERSION, OutputPlan
+from .plan import OutputPlan
 from .progress import Progress, Summary
-from .readers import list_inputs
-from .scan import read_columns_schema, scan_input
-from .windows import windows
+from .resume import calibration, finished_summary, open_output, scan_once
+from .windows import Window, windows
 
 
-def _calibration(ledger: Ledger) -> NDArray[np.float32] | None:
-    """The int8 ranges recorded in the ledger, or None before the first window was embedded."""
-    cal = ledger.calibration
-    return np.asarray(cal["ranges"], dtype=np.float32) if cal else None
-
-
-def _total(parts: dict[int, dict], key: str) -> int:
-    """One count summed over the ledger's part records."""
-    return sum(p[key] for p in parts.values())
-
-
-def _reopen_if_damaged(out: Path, ledger: Ledger, progress: Progress) -> bool:
-    """True when every part file the ledger and _SUCCESS list is there at its recorded size (the output is complete);
-    otherwise remove _SUCCESS, so the run redoes the missing parts and a crash meanwhile never looks complete."""
-    parts = ledger.parts()
-    damaged = sorted(rec["file"] for rec in parts.values()
-                     if rec["file"] and not ((out / rec["file"]).is_file() and (out / rec["file"]).stat().st_size == rec["bytes"]))
-    try:
-        listed = json.loads((out / SUCCESS).read_text()).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        listed = []
-    damaged += [name for name in listed if not (out / name).is_file() and name not in damaged]
-    if not damaged:
-        return True
-    progress.message(f"{out}: {len(damaged)} part file(s) missing or changed since _SUCCESS ({', '.join(damaged[:3])}); "
-                     "redoing them")
-    (out / SUCCESS).unlink()
-    return False
+def window_table(w: Window, emb: NDArray[np.float32], plan: OutputPlan, ranges: NDArray[np.float32] | None,
+                 schema: pa.Schema) -> pa.Table:
+    """One window's output rows: ids, kept columns, and its embeddings (N, D) float32 in the stored dtype."""
+    arrays = [w.ids] + (w.keep.columns if w.keep is not None else []) \
+        + [embedding_array(convert(emb, plan.job.dtype, ranges), plan.job.dtype, plan.dim)]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Embedder | None = None) -> Summary:
@@ -72,56 +43,22 @@ def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Emb
     started = time.perf_counter()
     progress = progress or Progress.for_job(job.quiet)
     timings: dict[str, float] = {}
-    out = Path(job.output)
-    files = exclude_output(job.input, list_inputs(job.input), out)
-    prepare_folder(out, files, job.overwrite)
     t = time.perf_counter()
-    if embedder is None:
-        folder = resolve_export(job.embedder, log=progress.message)  # exported once, into the cache; say so
-        job = dataclasses.replace(job, embedder=dataclasses.replace(job.embedder, model=str(folder)))
-        manifest = read_manifest(folder)
-    else:
-        manifest = embedder.manifest
-    plan = OutputPlan.build(job, out, files, manifest)
-    out.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(out)
+    job, plan, ledger = open_output(job, progress, embedder.manifest if embedder is not None else None)
     try:
-        header = ledger.job
-        if header is not None and header["fingerprint"] != plan.fingerprint:
-            diff = "; ".join(identity_diff(header["identity"], plan.identity))
-            raise OutputError(f"{out} holds {'a finished' if (out / SUCCESS).exists() else 'an unfinished'} embed job "
-                              f"with different model or options ({diff}); rerun with the original options to "
-                              "resume, or pass --overwrite to start over")
-        if header is not None and (out / SUCCESS).is_file() and _reopen_if_damaged(out, ledger, progress):
-            parts = ledger.parts()
-            return Summary(output=str(out), total_rows=header["scan"]["total_rows"],
-                           written_rows=_total(parts, "rows"), parts=len(parts),
-                           skipped=_total(parts, "skipped"), emptied=_total(parts, "emptied"),
-                           parts_resumed=len(parts), wall_seconds=time.perf_counter() - started, already_complete=True)
+        finished = finished_summary(plan, ledger, progress, started)
+        if finished is not None:
+            return finished
         embedder = embedder or Embedder.from_config(job.embedder)
         timings["model_load"] = time.perf_counter() - t
         if job.window_rows is None:  # not part of the fingerprint: it changes batching, not results
             job = dataclasses.replace(job, window_rows=DEFAULT_WINDOW_ROWS[embedder.device])
             plan = dataclasses.replace(plan, job=job)
-        scanned = header is None
-        if scanned:
-            ledger.reset()
-            clean_stale(out, {})
-            progress.message(f"scanning {len(files)} input file(s)")
-            scan = scan_input(job, files, out, progress)
-            header = {"kind": "job", "fingerprint": plan.fingerprint, "identity": plan.identity,
-                      "options": job.to_dict(), "scan": scan, "created_at": time.time()}
-            ledger.append(header)
-        scan = header["scan"]
-        timings["scan"] = scan["seconds"] if scanned else 0.0
-        plan = plan.scanned(read_columns_schema(scan), scan["total_rows"])
-        done = clean_stale(out, ledger.parts())
-        if done:
-            progress.message(f"resuming: {len(done)} finished part(s) found in {out / LEDGER}")
+        plan, done, timings["scan"] = scan_once(plan, ledger, progress)
         summary = _embed(plan, ledger, embedder, done, progress, timings)
         summary.wall_seconds = time.perf_counter() - started
         summary.timings = {k: round(v, 3) for k, v in timings.items()} | {"total": round(summary.wall_seconds, 3)}
-        _finish(plan, ledger, summary)
+        finish_output(plan, ledger, summary)
         progress.finish(summary)
         return summary
     finally:
@@ -132,7 +69,7 @@ def _embed(plan: OutputPlan, ledger: Ledger, embedder: Embedder, done: set[int],
            timings: dict[str, float]) -> Summary:
     """Embed the rows of every unfinished part, handing row groups and part commits to the writer thread."""
     job = plan.job
-    ranges = _calibration(ledger)
+    ranges = calibration(ledger)
     schema = None if job.dtype == "int8" and ranges is None else plan.part_schema(ranges)
     parts_done = ledger.parts()
     summary = Summary(output=str(plan.out), total_rows=plan.total_rows, parts_resumed=len(done))
@@ -156,9 +93,7 @@ def _embed(plan: OutputPlan, ledger: Ledger, embedder: Embedder, done: set[int],
                     ranges = calibrate_int8(emb)
                     ledger.append({"kind": "calibration", "ranges": ranges.tolist(), "rows": len(emb)})
                     schema = plan.part_schema(ranges)
-                arrays = [w.ids] + (w.keep.columns if w.keep is not None else []) \
-                    + [embedding_array(convert(emb, job.dtype, ranges), job.dtype, plan.dim)]
-                writer.put(("rows", w.part, (pa.Table.from_arrays(arrays, schema=schema), schema)))
+                writer.put(("rows", w.part, (window_table(w, emb, plan, ranges, schema), schema)))
             st["rows"] += len(w.texts)
             st["input_rows"] += w.rows_in
             st["skipped"] += w.skipped
@@ -181,41 +116,3 @@ def _embed(plan: OutputPlan, ledger: Ledger, embedder: Embedder, done: set[int],
     timings["embed"] = time.perf_counter() - t
     timings["encode"] = encode_seconds
     return summary
-
-
-def _finish(plan: OutputPlan, ledger: Ledger, summary: Summary) -> None:
-    """Check that every part is there exactly once, write an empty part when no rows were written, then _SUCCESS."""
-    job, out, total_rows = plan.job, plan.out, plan.total_rows
-    parts = ledger.parts()
-    expected = -(-total_rows // job.rows_per_part)
-    if sorted(parts) != list(range(expected)) or _total(parts, "input_rows") != total_rows:
-        raise OutputError(f"{out}: the finished parts do not cover the input exactly ({len(parts)} parts for "
-                          f"{total_rows} rows, {expected} expected); rerun the same command to redo the missing ones")
-    written = _total(parts, "rows")
-    skipped = _total(parts, "skipped")
-    files = sorted(p["file"] for p in parts.values() if p["file"])
-    if not files:  # nothing written: one empty part so readers still see the schema
-        ranges = _calibration(ledger)
-        if ranges is None:  # int8 and no row ever embedded: the metadata still needs ranges
-            ranges = calibrate_int8(np.zeros((0, plan.dim), np.float32))
-        name, _ = PartWriter(out, 0, plan.part_schema(ranges)).commit()
-        files = [name]
-    summary.written_rows = written
-    summary.skipped = skipped
-    summary.emptied = _total(parts, "emptied")
-    summary.parts = len(parts)
-    write_success(out, {
-        "engine_version": ENGINE_VERSION,
-        "fingerprint": plan.fingerprint,
-        "model": plan.identity["model"],
-        "model_manifest_hash": plan.identity["model_manifest_hash"],
-        "identity": plan.identity,
-        "options": job.to_dict(),
-        "rows": {"input": total_rows, "written": written, "skipped": skipped, "emptied": summary.emptied},
-        "real_tokens": _total(parts, "real_tokens"),
-        "truncated": _total(parts, "truncated"),
-        "parts": len(parts),
-        "files": files,
-        "last_run": summary.to_dict(),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })

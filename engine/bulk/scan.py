@@ -21,13 +21,33 @@ from .readers import Chunk, InputFile, read_file
 from .rows import apply_policy, id_kind
 
 
-def read_chunks(job: EmbedJob, files: list[InputFile]) -> Iterator[tuple[int, Chunk]]:
-    """(global row number of the chunk's first row, chunk) over every file in order."""
-    row = 0
-    for f in files:
-        for chunk in read_file(f, job.text_column, job.id_column, job.keep_columns, job.window_rows):
+def read_chunks(job: EmbedJob, files: list[InputFile], rows: range | None = None,
+                rows_per_file: list[int] | None = None) -> Iterator[tuple[int, Chunk]]:
+    """(global row number of the chunk's first row, chunk) over every file in order.
+
+    With rows (a range of global row numbers) and the scan's row count of each file, only those rows are read: files
+    wholly before or after the range are not opened, and read_file skips what it can inside a file.
+    """
+    start, stop = (rows.start, rows.stop) if rows is not None else (0, None)
+    base = 0  # global row number of the current file's first row
+    for i, f in enumerate(files):
+        known = rows_per_file[i] if rows_per_file is not None else None
+        if stop is not None and base >= stop:
+            return
+        if known is not None and base + known <= start:
+            base += known
+            continue
+        row = base
+        for chunk in read_file(f, job.text_column, job.id_column, job.keep_columns, job.window_rows,
+                               start_row=max(0, start - base)):
+            row = base + chunk.file_row
+            if stop is not None and row + len(chunk.texts) > stop:
+                chunk = chunk.slice(0, max(0, stop - row))
+            if stop is not None and row >= stop:
+                break
             yield row, chunk
             row += len(chunk.texts)
+        base = base + known if known is not None else row
 
 
 def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progress: Progress) -> dict:
@@ -72,7 +92,8 @@ def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progre
     progress.message(f"scanned {total:,} rows in {len(files)} file(s) in {time.perf_counter() - started:.1f}s"
                      + (f" ({skipped:,} bad rows will be skipped)" if skipped else "")
                      + (f" ({emptied:,} bad rows will be embedded as '')" if emptied else ""))
-    return {"total_rows": total, "rows_per_file": per_file, "skipped": skipped, "emptied": emptied,
+    return {"total_rows": total, "rows_per_file": per_file, "file_rows": [per_file[f.name] for f in files],
+            "skipped": skipped, "emptied": emptied,
             "columns_schema": base64.b64encode(schema.serialize().to_pybytes()).decode(),
             "seconds": round(time.perf_counter() - started, 3)}
 

@@ -26,8 +26,10 @@ class Window:
     closes_part: bool
 
 
-def windows(job: EmbedJob, files: list[InputFile], done: set[int], keep_schema: pa.Schema, id_type: pa.DataType) -> Iterator[Window]:
-    """Read every row in order, drop those of finished parts, yield windows; the last window of a part closes it."""
+def windows(job: EmbedJob, files: list[InputFile], done: set[int], keep_schema: pa.Schema, id_type: pa.DataType,
+            rows: range | None = None, rows_per_file: list[int] | None = None) -> Iterator[Window]:
+    """Read every row in order (or only rows, a range of whole parts, given each file's row count), drop those of
+    finished parts, yield windows; the last window of a part closes it."""
     R, W = job.rows_per_part, job.window_rows
     buf: list[Piece] = []
     current: int | None = None
@@ -41,7 +43,7 @@ def windows(job: EmbedJob, files: list[InputFile], done: set[int], keep_schema: 
         buf.clear()
         return w
 
-    for row, chunk in read_chunks(job, files):
+    for row, chunk in read_chunks(job, files, rows, rows_per_file):
         n, pos = len(chunk.texts), 0
         while pos < n:
             part = (row + pos) // R

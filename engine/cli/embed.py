@@ -15,6 +15,19 @@ def _columns(_ctx, _param, value: str | None) -> tuple[str, ...]:
     return tuple(c.strip() for c in value.split(",") if c.strip()) if value else ()
 
 
+def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
+    """N (a fixed pool) or MIN,MAX (an autoscaling pool)."""
+    if value is None:
+        return None
+    try:
+        counts = [int(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: pass N or MIN,MAX") from None
+    if len(counts) not in (1, 2):
+        raise click.BadParameter(f"{value!r}: pass N or MIN,MAX")
+    return (counts[0], counts[-1])
+
+
 @click.command()
 @click.argument("input", metavar="INPUT")
 @click.argument("output", metavar="OUTPUT", type=click.Path(file_okay=False))
@@ -43,6 +56,15 @@ def _columns(_ctx, _param, value: str | None) -> tuple[str, ...]:
 @click.option("--chunk-stride", type=click.IntRange(min=0), default=None, help="Tokens shared by neighbouring chunks. Default: max length / 8.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads. Default: physical cores.")
 @click.option("--cache-dir", default=None, help="Where model folders are exported on first use.")
+@click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Run on Ray Data: alone, a local Ray instance; or a cluster's address (auto, host:port, ray://host:port). "
+                   "Put it after INPUT OUTPUT, or write --ray=ADDRESS.")
+@click.option("--actors", callback=_actors, default=None, metavar="N|MIN,MAX",
+              help="Ray actors, each with one Embedder. Default: 1 up to as many as the cluster fits.")
+@click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="CPUs per Ray actor (its Embedder gets as many threads). Default: 1.")
+@click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=None,
+              help="GPUs per Ray actor. Default: 1 with --device cuda, else 0.")
 @handle_errors
 def embed(input, output, device, precision, max_length, max_batch_tokens, pooling, normalize, long_text, chunk_stride,
           threads, cache_dir, model, **job_options) -> None:
@@ -50,13 +72,17 @@ def embed(input, output, device, precision, max_length, max_batch_tokens, poolin
 
     Resumable: rerun the same command after a crash and it continues where it stopped.
     """
-    from ..bulk import Progress, run_embed_job
+    from ..bulk import Progress
 
     cfg = EmbedderConfig(model=model, device=device, precision=precision, max_length=max_length,
                          max_batch_tokens=max_batch_tokens, pooling=pooling, normalize=normalize, threads=threads,
                          long_text=long_text, chunk_stride=chunk_stride, cache_dir=cache_dir)
     job = EmbedJob(input=input, output=output, embedder=cfg, **job_options)
-    summary = run_embed_job(job, Progress.for_job(job.quiet))
+    if job.ray is None:
+        from ..bulk import run_embed_job as run_job
+    else:
+        from ..ray.run import run_ray_job as run_job  # Ray is imported only here
+    summary = run_job(job, Progress.for_job(job.quiet))
     if not job.quiet:
         for line in summary.lines():
             click.echo(line)

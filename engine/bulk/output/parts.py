@@ -79,10 +79,10 @@ def embedding_array(values: NDArray, dtype: str, dim: int) -> pa.FixedSizeListAr
 class PartWriter:
     """Stream row groups of one part into its temp file; commit() makes it visible atomically."""
 
-    def __init__(self, folder: Path, index: int, schema: pa.Schema) -> None:
+    def __init__(self, folder: Path, index: int, schema: pa.Schema, tmp: str | None = None) -> None:
         self.folder = Path(folder)
         self.index = index
-        self.tmp = self.folder / tmp_name(index)
+        self.tmp = self.folder / (tmp or tmp_name(index))  # a cluster worker names its own (one per attempt)
         self.final = self.folder / part_name(index)
         self.rows = 0
         # Embeddings: no dictionary (random floats only grow a dictionary, and slowly) and, for float32, byte-stream-
@@ -97,19 +97,29 @@ class PartWriter:
             self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
             self.rows += table.num_rows
 
-    def commit(self) -> tuple[str, int]:
-        """Close, fsync, rename into place, fsync the folder; returns (file name, bytes)."""
+    def close(self) -> str:
+        """Close and fsync the temp file, not yet visible; returns its name (publish_part makes it the part)."""
         self._writer.close()
         _fsync_path(self.tmp)
-        os.replace(self.tmp, self.final)
-        _fsync_path(self.folder)
-        return self.final.name, self.final.stat().st_size
+        return self.tmp.name
+
+    def commit(self) -> tuple[str, int]:
+        """Close, fsync, rename into place, fsync the folder; returns (file name, bytes)."""
+        return publish_part(self.folder, self.close(), self.index)
 
     def abort(self) -> None:
         try:
             self._writer.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+
+
+def publish_part(folder: Path, tmp: str, index: int) -> tuple[str, int]:
+    """Rename a closed, fsynced temp file to part `index`, fsync the folder; returns (file name, bytes)."""
+    final = Path(folder) / part_name(index)
+    os.replace(Path(folder) / tmp, final)
+    _fsync_path(Path(folder))
+    return final.name, final.stat().st_size
 
 
 def _fsync_path(path: Path) -> None:

@@ -1,0 +1,115 @@
+"""Opening an embed job's output, shared by every runner (local and Ray): the plan, the fingerprint check, a complete
+output left alone, the scan run once (its result kept in the ledger), and stale files cleaned up."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from export import read_manifest
+
+from ..errors import OutputError
+from ..runtime.models import resolve_export
+from .job import EmbedJob
+from .ledger import LEDGER, SUCCESS, Ledger, identity_diff
+from .output.folder import clean_stale, exclude_output, prepare_folder
+from .plan import OutputPlan
+from .progress import Progress, Summary
+from .readers import list_inputs
+from .scan import read_columns_schema, scan_input
+
+
+def calibration(ledger: Ledger) -> NDArray[np.float32] | None:
+    """The int8 ranges recorded in the ledger, or None before the first window was embedded."""
+    cal = ledger.calibration
+    return np.asarray(cal["ranges"], dtype=np.float32) if cal else None
+
+
+def total(parts: dict[int, dict], key: str) -> int:
+    """One count summed over the ledger's part records."""
+    return sum(p[key] for p in parts.values())
+
+
+def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None) -> tuple[EmbedJob, OutputPlan, Ledger]:
+    """Check the folder, resolve the model (exported once into the cache; job.embedder.model becomes the export
+    folder) unless its manifest is given, plan, and open (lock) the ledger; refuse an output of another job."""
+    out = Path(job.output)
+    files = exclude_output(job.input, list_inputs(job.input), out)
+    prepare_folder(out, files, job.overwrite)
+    if manifest is None:
+        folder = resolve_export(job.embedder, log=progress.message)  # exported once, into the cache; say so
+        job = dataclasses.replace(job, embedder=dataclasses.replace(job.embedder, model=str(folder)))
+        manifest = read_manifest(folder)
+    plan = OutputPlan.build(job, out, files, manifest)
+    out.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(out)
+    header = ledger.job
+    if header is not None and header["fingerprint"] != plan.fingerprint:
+        ledger.close()
+        diff = "; ".join(identity_diff(header["identity"], plan.identity))
+        raise OutputError(f"{out} holds {'a finished' if (out / SUCCESS).exists() else 'an unfinished'} embed job "
+                          f"with different model or options ({diff}); rerun with the original options to "
+                          "resume, or pass --overwrite to start over")
+    return job, plan, ledger
+
+
+def finished_summary(plan: OutputPlan, ledger: Ledger, progress: Progress, started: float) -> Summary | None:
+    """The summary of an output that is already complete (nothing to do), or None when there is work left."""
+    header, out = ledger.job, plan.out
+    if header is None or not (out / SUCCESS).is_file() or not _reopen_if_damaged(out, ledger, progress):
+        return None
+    parts = ledger.parts()
+    return Summary(output=str(out), total_rows=header["scan"]["total_rows"], written_rows=total(parts, "rows"),
+                   parts=len(parts), skipped=total(parts, "skipped"), emptied=total(parts, "emptied"),
+                   parts_resumed=len(parts), wall_seconds=time.perf_counter() - started, already_complete=True)
+
+
+def scan_once(plan: OutputPlan, ledger: Ledger, progress: Progress) -> tuple[OutputPlan, set[int], float]:
+    """Scan the input unless the ledger holds the scan already; returns the scanned plan, the parts finished by earlier
+    runs (their files checked; stale and temp files removed) and the seconds spent scanning in this run."""
+    header, out, job = ledger.job, plan.out, plan.job
+    seconds = 0.0
+    if header is None:
+        ledger.reset()
+        clean_stale(out, {})
+        progress.message(f"scanning {len(plan.files)} input file(s)")
+        scan = scan_input(job, plan.files, out, progress)
+        header = {"kind": "job", "fingerprint": plan.fingerprint, "identity": plan.identity,
+                  "options": job.to_dict(), "scan": scan, "created_at": time.time()}
+        ledger.append(header)
+        seconds = scan["seconds"]
+    scan = header["scan"]
+    plan = plan.scanned(read_columns_schema(scan), scan["total_rows"])
+    done = clean_stale(out, ledger.parts())
+    if done:
+        progress.message(f"resuming: {len(done)} finished part(s) found in {out / LEDGER}")
+    return plan, done, seconds
+
+
+def rows_per_file(plan: OutputPlan, ledger: Ledger) -> list[int]:
+    """The scan's row count of each of plan.files, in order (the ledger's JSON sorts the by-name dict's keys)."""
+    scan = ledger.job["scan"]
+    return scan["file_rows"] if "file_rows" in scan else [scan["rows_per_file"][f.name] for f in plan.files]
+
+
+def _reopen_if_damaged(out: Path, ledger: Ledger, progress: Progress) -> bool:
+    """True when every part file the ledger and _SUCCESS list is there at its recorded size (the output is complete);
+    otherwise remove _SUCCESS, so the run redoes the missing parts and a crash meanwhile never looks complete."""
+    parts = ledger.parts()
+    damaged = sorted(rec["file"] for rec in parts.values()
+                     if rec["file"] and not ((out / rec["file"]).is_file() and (out / rec["file"]).stat().st_size == rec["bytes"]))
+    try:
+        listed = json.loads((out / SUCCESS).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        listed = []
+    damaged += [name for name in listed if not (out / name).is_file() and name not in damaged]
+    if not damaged:
+        return True
+    progress.message(f"{out}: {len(damaged)} part file(s) missing or changed since _SUCCESS ({', '.join(damaged[:3])}); "
+                     "redoing them")
+    (out / SUCCESS).unlink()
+    return False
