@@ -23,7 +23,7 @@ def test_manifest(manifest, minilm_path, minilm_export):
     assert (m["architecture"], m["layers"], m["hidden_size"], m["heads"], m["vocab_size"]) == ("bert", 6, 384, 12, 30522)
     assert (m["pooling"], m["normalize"], m["max_length"], m["embedding_dim"]) == ("mean", True, 256, 384)
     assert m["inputs"] == ["input_ids", "token_type_ids", "attention_mask"]
-    assert m["outputs"] == {"embed.onnx": ["sentence_embedding"], "inspect.onnx": ["last_hidden_state", "hidden_states", "attentions"]}
+    assert m["outputs"] == {"embed.onnx": ["sentence_embedding", "token_embeddings"], "inspect.onnx": ["last_hidden_state", "hidden_states", "attentions"]}
     assert (m["precision"], m["opset"], m["pad_token_id"]) == ("fp32", 17, 0)
     assert m["source"]["content_hash"] == hash_folder(minilm_path) and m["source"]["revision"] is None
     assert all(m["files"][p.name] == sha256_file(p) for p in minilm_export.iterdir() if p.name != "manifest.json")
@@ -57,7 +57,7 @@ def test_graph_axes_are_dynamic(minilm_export):
 def test_embed_and_inspect_match_pytorch(lengths, minilm_export, minilm_path, manifest, real_texts, export_helpers):
     rows = export_helpers.rows_of_lengths(minilm_export, real_texts, lengths)
     feed = export_helpers.pad_rows(rows, manifest["inputs"], 0)
-    (emb,) = cpu_session(minilm_export / "embed.onnx").run(None, feed)
+    (emb,) = cpu_session(minilm_export / "embed.onnx").run(["sentence_embedding"], feed)
     wants = export_helpers.reference(minilm_path)(rows, with_token_types=True)
     inspect = cpu_session(minilm_export / "inspect.onnx").run(None, feed) if len(rows) <= 3 else None
     for i, want in enumerate(wants):
@@ -81,7 +81,7 @@ def test_matches_sentence_transformers_encode(minilm_export, minilm_path, manife
     with torch_threads(1):
         want = SentenceTransformer(str(minilm_path), device="cpu").encode(texts, batch_size=8, convert_to_numpy=True)
     enc = AutoTokenizer.from_pretrained(minilm_export)(texts, truncation=True, max_length=256, padding=True, return_tensors="np")
-    (got,) = cpu_session(minilm_export / "embed.onnx").run(None, {k: enc[k].astype(np.int64) for k in manifest["inputs"]})
+    (got,) = cpu_session(minilm_export / "embed.onnx").run(["sentence_embedding"], {k: enc[k].astype(np.int64) for k in manifest["inputs"]})
     assert enc["attention_mask"].sum(1).max() == 256
     np.testing.assert_allclose(got, want, atol=2e-5)
     assert ((got * want).sum(1) >= 0.99999).all()

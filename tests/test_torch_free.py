@@ -57,7 +57,8 @@ def test_model_folder_without_torch_names_the_extra(minilm_path, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "pip install 'embedding-engine[export]'" in proc.stdout and "torch" in proc.stdout
     (tmp_path / "in.txt").write_text("one text\n")
-    cli = torch_free("engine", "embed", str(tmp_path / "in.txt"), str(tmp_path / "o"), "--model", str(minilm_path))
+    cli = torch_free("engine", "embed", str(tmp_path / "in.txt"), str(tmp_path / "o"), "--model", str(minilm_path),
+                     "--cache-dir", str(tmp_path / "empty-cache"))
     assert cli.returncode == 1 and "embedding-engine[export]" in cli.stderr and "Traceback" not in cli.stderr
 
 
