@@ -80,7 +80,7 @@ _ROBERTA_SPECIALS = {"order": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "pad"
                      "cls": "<s>", "sep": "</s>", "mask": "<mask>"}
 
 
-def _train_tokenizer(kind: str, specials: dict, texts: list[str]):
+def train_tokenizer(kind: str, specials: dict, texts: list[str]):
     """A 400-token WordPiece (BERT-style) or byte-level BPE (RoBERTa-style) tokenizer trained on real text."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
@@ -97,10 +97,12 @@ def _train_tokenizer(kind: str, specials: dict, texts: list[str]):
         trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials["order"],
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer)
-    cls, sep = specials["cls"], specials["sep"]
+    # Encoders wrap a text in cls ... sep; a decoder's template may drop the opening token (Qwen3: text then EOS).
+    cls, sep = specials.get("cls"), specials["sep"]
+    lead = f"{cls} " if cls else ""
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
-        special_tokens=[(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))],
+        single=f"{lead}$A {sep}", pair=f"{lead}$A {sep} $B:1 {sep}:1",
+        special_tokens=[(t, tok.token_to_id(t)) for t in (cls, sep) if t],
     )
     return tok
 
@@ -115,7 +117,7 @@ def build_tiny_model(arch: str, folder: Path, texts: list[str], layers: int = 3,
     from transformers import AutoConfig, AutoModel, PreTrainedTokenizerFast
 
     specials = _ROBERTA_SPECIALS if arch in ("roberta", "xlm-roberta", "mpnet") else _BERT_SPECIALS
-    tok = _train_tokenizer("bpe" if arch in ("roberta", "xlm-roberta") else "wordpiece", specials, texts)
+    tok = train_tokenizer("bpe" if arch in ("roberta", "xlm-roberta") else "wordpiece", specials, texts)
     names = ["input_ids", "token_type_ids", "attention_mask"] if arch in ("bert", "electra") else ["input_ids", "attention_mask"]
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token=specials["unk"], pad_token=specials["pad"], cls_token=specials["cls"],
