@@ -53,7 +53,7 @@ def _config(arch: str, ids: dict, vocab: int, layers: int) -> dict:
     return common | {"intermediate_size": 128, "type_vocab_size": 2}  # nomic_bert (SwiGLU MLP)
 
 
-def build_modern_model(arch: str, folder: Path, texts: list[str], layers: int = 3) -> Path:
+def build_modern_model(arch: str, folder: Path, texts: list[str], layers: int = 2) -> Path:
     """A random model of arch (seed 0) plus its fast tokenizer, saved in HF layout."""
     import torch
     from transformers import AutoConfig, AutoModel, PreTrainedTokenizerFast
