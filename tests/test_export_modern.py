@@ -19,9 +19,10 @@ QWEN_QUERY = "Instruct: Given a web search query, retrieve relevant passages tha
 # arch -> its sentence-transformers layout, after the real model of that kind
 LAYOUTS = {
     "qwen3": {"pooling_mode": "lasttoken", "prompts": {"query": QWEN_QUERY, "document": ""}},
+    "modernbert": {"pooling_mode": "mean", "prompts": {"query": "search_query: ", "document": "search_document: "}},
 }
 ARCHS = tuple(LAYOUTS)
-EXPECTED_POOLING = {"qwen3": "lasttoken"}
+EXPECTED_POOLING = {"qwen3": "lasttoken", "modernbert": "mean"}
 LENGTHS = [5, 64, 1, 17, 33, 2, 48, 9, 24]  # one padded batch; most rows cross the local window
 ATOL = 1e-5
 
