@@ -20,9 +20,12 @@ QWEN_QUERY = "Instruct: Given a web search query, retrieve relevant passages tha
 LAYOUTS = {
     "qwen3": {"pooling_mode": "lasttoken", "prompts": {"query": QWEN_QUERY, "document": ""}},
     "modernbert": {"pooling_mode": "mean", "prompts": {"query": "search_query: ", "document": "search_document: "}},
+    # EmbeddingGemma: mean pooling, then 768 -> 3072 -> 768 Dense layers without activation (here 64 -> 256 -> 64)
+    "gemma3_text": {"pooling_mode": "mean", "dense": [(64, 256, IDENTITY), (256, 64, IDENTITY)],
+                    "prompts": {"query": "task: search result | query: ", "document": "title: none | text: "}},
 }
 ARCHS = tuple(LAYOUTS)
-EXPECTED_POOLING = {"qwen3": "lasttoken", "modernbert": "mean"}
+EXPECTED_POOLING = {"qwen3": "lasttoken", "modernbert": "mean", "gemma3_text": "mean"}
 LENGTHS = [5, 64, 1, 17, 33, 2, 48, 9, 24]  # one padded batch; most rows cross the local window
 ATOL = 1e-5
 
