@@ -23,9 +23,11 @@ LAYOUTS = {
     # EmbeddingGemma: mean pooling, then 768 -> 3072 -> 768 Dense layers without activation (here 64 -> 256 -> 64)
     "gemma3_text": {"pooling_mode": "mean", "dense": [(64, 256, IDENTITY), (256, 64, IDENTITY)],
                     "prompts": {"query": "task: search result | query: ", "document": "title: none | text: "}},
+    # gte-multilingual pools [CLS]; here two modes concatenated and a Tanh Dense, so both are exercised
+    "gte": {"pooling_mode": ["cls", "mean_sqrt_len_tokens"], "dense": [(128, 48, TANH)]},
 }
 ARCHS = tuple(LAYOUTS)
-EXPECTED_POOLING = {"qwen3": "lasttoken", "modernbert": "mean", "gemma3_text": "mean"}
+EXPECTED_POOLING = {"qwen3": "lasttoken", "modernbert": "mean", "gemma3_text": "mean", "gte": "cls+mean-sqrt-len"}
 LENGTHS = [5, 64, 1, 17, 33, 2, 48, 9, 24]  # one padded batch; most rows cross the local window
 ATOL = 1e-5
 
