@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import ModelSourceError, UnsupportedArchitectureError
 
 SUPPORTED_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra", "qwen3", "modernbert",
-                           "gemma3_text", "gte")
+                           "gemma3_text", "gte", "nomic_bert")
 # Architectures whose trained checkpoints carry a pooler (dense + tanh over [CLS]).
 POOLER_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "mpnet")
 # sentence-transformers' legacy pooling_mode_* flags -> our mode names, in its concatenation order.

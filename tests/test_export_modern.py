@@ -25,9 +25,10 @@ LAYOUTS = {
                     "prompts": {"query": "task: search result | query: ", "document": "title: none | text: "}},
     # gte-multilingual pools [CLS]; here two modes concatenated and a Tanh Dense, so both are exercised
     "gte": {"pooling_mode": ["cls", "mean_sqrt_len_tokens"], "dense": [(128, 48, TANH)]},
+    "nomic_bert": {"pooling_mode": "mean", "prompts": {"query": "search_query: ", "document": "search_document: "}},
 }
 ARCHS = tuple(LAYOUTS)
-EXPECTED_POOLING = {"qwen3": "lasttoken", "modernbert": "mean", "gemma3_text": "mean", "gte": "cls+mean-sqrt-len"}
+EXPECTED_POOLING = {"qwen3": "lasttoken", "modernbert": "mean", "gemma3_text": "mean", "gte": "cls+mean-sqrt-len", "nomic_bert": "mean"}
 LENGTHS = [5, 64, 1, 17, 33, 2, 48, 9, 24]  # one padded batch; most rows cross the local window
 ATOL = 1e-5
 
