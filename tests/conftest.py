@@ -72,39 +72,15 @@ def real_texts() -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------------
 # Exporter fixtures: tiny random encoders of every supported architecture, each with a small real tokenizer.
 
+# tokens the tiny models accept (max positions after the padding offset); the tokenizer trainer is shared with
+# the modern architectures' builders (benchmarks/random_models.py)
+from benchmarks.random_models import TINY_MAX_LENGTH, train_tokenizer  # noqa: E402
+
 TINY_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra")
-TINY_MAX_LENGTH = 64  # tokens the tiny models accept (max positions after the padding offset)
 _BERT_SPECIALS = {"order": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], "pad": "[PAD]", "unk": "[UNK]",
                   "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
 _ROBERTA_SPECIALS = {"order": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "pad": "<pad>", "unk": "<unk>",
                      "cls": "<s>", "sep": "</s>", "mask": "<mask>"}
-
-
-def train_tokenizer(kind: str, specials: dict, texts: list[str]):
-    """A 400-token WordPiece (BERT-style) or byte-level BPE (RoBERTa-style) tokenizer trained on real text."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-
-    if kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token=specials["unk"]))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials["order"])
-    else:
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials["order"],
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    # Encoders wrap a text in cls ... sep; a decoder's template may drop the opening token (Qwen3: text then EOS).
-    cls, sep = specials.get("cls"), specials["sep"]
-    lead = f"{cls} " if cls else ""
-    tok.post_processor = processors.TemplateProcessing(
-        single=f"{lead}$A {sep}", pair=f"{lead}$A {sep} $B:1 {sep}:1",
-        special_tokens=[(t, tok.token_to_id(t)) for t in (cls, sep) if t],
-    )
-    return tok
 
 
 def build_tiny_model(arch: str, folder: Path, texts: list[str], layers: int = 3, pooler: bool = True) -> Path:

@@ -5,14 +5,13 @@ ModernBERT: local/global attention), exported once each and held to transformers
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from conftest import TINY_MAX_LENGTH, cpu_session
 from export.fusion import count_ops
-from modern_models import MODERN_WINDOW, build_modern_model, write_st_modules
+from benchmarks.random_models import MODERN_WINDOW, build_modern_model, write_st_modules
 
 IDENTITY, TANH = "torch.nn.modules.linear.Identity", "torch.nn.modules.activation.Tanh"
 QWEN_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
@@ -184,3 +183,24 @@ def test_qwen3_tokenizer_appends_eos_and_chunks_keep_it(modern, embedders):
     assert ids[-1] == eos and ids[0] != eos
     assert ids == st.tokenizer("a short query")["input_ids"]
     assert special_affixes(emb.tokenizer) == ([], [eos])
+
+
+@pytest.mark.parametrize("pooling,ok", [("cls+mean", True), ("lasttoken+mean-sqrt-len+max", True), ("mean+mean", False),
+                                        ("cls+pooler", False), ("last-k-mean+cls", False), ("lasttoken", True)])
+def test_pooling_combinations_are_validated(pooling, ok, tmp_path):
+    from export import ExportOptions, OptionError
+
+    if ok:
+        assert ExportOptions(model="m", out_dir=str(tmp_path), pooling=pooling).pooling == pooling
+    else:
+        with pytest.raises(OptionError, match="joined by '\\+'"):
+            ExportOptions(model="m", out_dir=str(tmp_path), pooling=pooling)
+
+
+@pytest.mark.parametrize("activation", ["os.system", "torch.nn.functional.relu", "torch.nn.NoSuchThing"])
+def test_dense_activation_outside_torch_nn_modules_is_refused(activation, tmp_path):
+    from export import ModelSourceError
+    from export.dense import load_dense
+
+    with pytest.raises(ModelSourceError, match="is not a torch.nn module class"):
+        load_dense(tmp_path, {"in_features": 4, "out_features": 2, "activation_function": activation})

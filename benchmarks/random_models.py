@@ -1,5 +1,7 @@
-"""Tiny random models of today's embedding architectures (ModernBERT, NomicBert, GTE, Qwen3, Gemma3), in HF layout,
+"""Random models of today's embedding architectures (ModernBERT, NomicBert, GTE, Qwen3, Gemma3), in HF layout,
 optionally with a sentence-transformers layout (Pooling, Dense, Normalize) that mirrors the real checkpoints'.
+Tiny ones for the tests (tests/test_export_modern.py); sized like the real models' first layers for
+benchmarks/architectures.py. There is no hub access here, so the weights are random and the tokenizers small.
 
 Each config keeps the feature the real model depends on and the exporter must get right: rotary positions everywhere,
 ModernBERT's local/global alternation and Gemma3's sliding layers with windows (MODERN_WINDOW) shorter than most
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import TINY_MAX_LENGTH, train_tokenizer
+TINY_MAX_LENGTH = 64  # positions of the tiny test models
 
 MODERN_ARCHITECTURES = ("qwen3", "modernbert", "gemma3_text", "gte", "nomic_bert")
 MODERN_WINDOW = 16  # tokens in a local / sliding attention window: the validation texts run to 64
@@ -32,10 +34,37 @@ _SPECIALS = {
 }
 
 
-def _config(arch: str, ids: dict, vocab: int, layers: int) -> dict:
+def train_tokenizer(kind: str, specials: dict, texts: list[str], vocab_size: int = 400):
+    """A vocab_size-token WordPiece (BERT-style) or byte-level BPE (RoBERTa-style) tokenizer trained on real text."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    if kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token=specials["unk"]))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials["order"])
+    else:
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials["order"],
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    # Encoders wrap a text in cls ... sep; a decoder's template may drop the opening token (Qwen3: text then EOS).
+    cls, sep = specials.get("cls"), specials["sep"]
+    lead = f"{cls} " if cls else ""
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{lead}$A {sep}", pair=f"{lead}$A {sep} $B:1 {sep}:1",
+        special_tokens=[(t, tok.token_to_id(t)) for t in (cls, sep) if t],
+    )
+    return tok
+
+
+def _config(arch: str, ids: dict, vocab: int, layers: int, max_length: int) -> dict:
     """Hidden 64, 4 heads (2 key/value heads for the decoders), rotary, 64 positions."""
     common = {"vocab_size": vocab, "hidden_size": 64, "num_hidden_layers": layers, "num_attention_heads": 4,
-              "max_position_embeddings": TINY_MAX_LENGTH, "pad_token_id": ids["pad"]}
+              "max_position_embeddings": max_length, "pad_token_id": ids["pad"]}
     if arch == "qwen3":
         return common | {"intermediate_size": 128, "num_key_value_heads": 2, "head_dim": 16, "eos_token_id": ids["eos"],
                          "bos_token_id": None, "tie_word_embeddings": True}
@@ -53,20 +82,21 @@ def _config(arch: str, ids: dict, vocab: int, layers: int) -> dict:
     return common | {"intermediate_size": 128, "type_vocab_size": 2}  # nomic_bert (SwiGLU MLP)
 
 
-def build_modern_model(arch: str, folder: Path, texts: list[str], layers: int = 2) -> Path:
-    """A random model of arch (seed 0) plus its fast tokenizer, saved in HF layout."""
+def build_modern_model(arch: str, folder: Path, texts: list[str], layers: int = 2, overrides: dict | None = None,
+                       vocab_size: int = 400, max_length: int = TINY_MAX_LENGTH) -> Path:
+    """A random model of arch (seed 0) plus its fast tokenizer, saved in HF layout; overrides replace config fields."""
     import torch
     from transformers import AutoConfig, AutoModel, PreTrainedTokenizerFast
 
     sp = _SPECIALS[arch]
-    tok = train_tokenizer("wordpiece" if arch == "nomic_bert" else "bpe", sp, texts)
+    tok = train_tokenizer("wordpiece" if arch == "nomic_bert" else "bpe", sp, texts, vocab_size)
     names = ["input_ids", "token_type_ids", "attention_mask"] if arch == "nomic_bert" else ["input_ids", "attention_mask"]
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, model_input_names=names, model_max_length=TINY_MAX_LENGTH,
+        tokenizer_object=tok, model_input_names=names, model_max_length=max_length,
         **{f"{k}_token": sp[k] for k in ("unk", "pad", "cls", "sep", "mask", "bos", "eos") if sp[k]},
     )
     ids = {k: tok.token_to_id(sp[k]) if sp[k] else None for k in ("pad", "bos", "eos")}
-    config = AutoConfig.for_model(arch, **_config(arch, ids, tok.get_vocab_size(), layers))
+    config = AutoConfig.for_model(arch, **(_config(arch, ids, tok.get_vocab_size(), layers, max_length) | (overrides or {})))
     torch.manual_seed(0)
     model = AutoModel.from_config(config)
     folder.mkdir(parents=True, exist_ok=True)
