@@ -142,7 +142,7 @@ def report(rows: list[dict], meta: dict) -> str:
 
 
 def main(argv=None) -> None:
-    import importlib.metadata as md
+    import importlib
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.architectures", description=__doc__.splitlines()[0])
     p.add_argument("--archs", default=",".join(REAL_FIRST_LAYERS), help="comma-separated architectures")
@@ -155,10 +155,11 @@ def main(argv=None) -> None:
     archs = [x.strip() for x in a.archs.split(",") if x.strip()]
     corpus = pydoc_paragraphs()
     texts = corpus[: a.texts]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     with tempfile.TemporaryDirectory(prefix="bench-arch-") as tmp:
         rows = [bench_arch(arch, Path(tmp), corpus[:1000], texts, a.max_length, a.repeats, a.threads, print) for arch in archs]
-    versions = ", ".join(f"{pkg} {md.version(pkg)}" for pkg in ("onnxruntime", "torch", "transformers", "sentence-transformers"))
+    versions = ", ".join(f"{name} {importlib.import_module(name).__version__}"
+                         for name in ("onnxruntime", "torch", "transformers", "sentence_transformers"))
     meta = {"command": "python -m benchmarks.architectures " + " ".join(argv if argv is not None else sys.argv[1:]),
             "cpu": cpu_model(), "cores": os.cpu_count(), "flags": cpu_flags(), "threads": a.threads, "load": load,
             "texts": len(texts), "max_length": a.max_length, "repeats": a.repeats, "versions": versions}
