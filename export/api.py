@@ -12,13 +12,14 @@ from . import __version__
 from .errors import OptionError, OutputExistsError, ParityError
 from .fusion import attention_fused, fuse_graph
 from .graphs import EMBED_OUTPUTS, INSPECT_OUTPUTS, TWO_GB, export_graph, place_graph
-from .heads import EmbedHead, InspectHead
+from .heads import EmbedHead, InspectHead, pooled_width
 from .manifest import FORMAT_VERSION, MANIFEST, sha256_file, write_json_atomic
 from .options import ExportOptions, ResolvedOptions
 from .partials import hold_partial, partial_prefix, release_partial, remove_stale_partials
 from .paths import check_output_path, delete_output
 from .precision import to_fp16, to_int8
 from .source import POOLER_ARCHITECTURES, ModelSource, load_model, load_tokenizer, resolve_source
+from .dense import load_dense
 from .devices import gpu_visible
 from .validate import thresholds_for, validate_graph
 
@@ -71,7 +72,8 @@ def _export(options: ExportOptions, log) -> dict:
     lock = hold_partial(work)
     try:
         embed_outputs = list(EMBED_OUTPUTS[: 2 if resolved.token_embeddings else 1])
-        embed_head = EmbedHead(model, input_names, resolved.pooling, resolved.normalize, resolved.last_k, resolved.token_embeddings)
+        embed_head = EmbedHead(model, input_names, resolved.pooling, resolved.normalize, resolved.last_k, resolved.token_embeddings,
+                               dense=_dense_layers(src, resolved.pooling, cfg.hidden_size, resolved.last_k))
         # Intermediates (traced, fused graphs and any weight files their writers put beside them) live in scratch/.
         scratch = {name: work / ".scratch" / name for name in ("raw", "fused", "inspect")}
         for folder in scratch.values():
@@ -105,7 +107,8 @@ def _export(options: ExportOptions, log) -> dict:
             notes.append("fp16 embed graph validated on CPU (no usable CUDA GPU here); onnxruntime's CPU provider runs "
                          "some fp16 ops in fp32, so re-export on a CUDA machine to measure fp16 numerics as served")
         valid = parity["embed"]["pass"] and parity["inspect"]["pass"]
-        manifest = _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work)
+        manifest = _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work,
+                                   embed_head.output_dim(cfg.hidden_size))
         manifest["export_seconds"] = round(time.time() - started, 2)
         write_json_atomic(work / MANIFEST, manifest)
         release_partial(work, lock)
@@ -183,14 +186,28 @@ def _lower(fused: Path, dst: Path, precision: str, large: bool) -> None:
         to_int8(fused, dst, large)
 
 
-def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work) -> dict:
+def _dense_layers(src: ModelSource, pooling: str, hidden_size: int, last_k: int) -> list:
+    """The model's sentence-transformers Dense modules, checked to chain from the pooled width."""
+    width = pooled_width(pooling, hidden_size, last_k)
+    layers = []
+    for folder, config in src.st.dense:
+        layer = load_dense(folder, config)
+        if layer.in_features != width:
+            raise OptionError(f"{folder}: the Dense module takes {layer.in_features} features, but pooling {pooling!r} gives "
+                              f"{width}; use the model's own pooling (omit --pooling) or remove the Dense modules")
+        layers.append(layer)
+        width = layer.out_features
+    return layers
+
+
+def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work,
+                    dim: int) -> dict:
     """Everything a reader needs to trust and run the export."""
     import onnx
     import onnxruntime
     import torch
     import transformers
 
-    dim = cfg.hidden_size * (resolved.last_k if resolved.pooling == "last-k-concat" else 1)
     return {
         "format_version": FORMAT_VERSION,
         "valid": bool(valid),
@@ -202,12 +219,15 @@ def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_o
         "vocab_size": cfg.vocab_size,
         "embedding_dim": dim,
         "pooling": resolved.pooling,
+        "dense": [{"path": folder.name, "in_features": c.get("in_features"), "out_features": c.get("out_features"),
+                   "activation": c.get("activation_function")} for folder, c in src.st.dense],
         "last_k": resolved.last_k,
         "normalize": resolved.normalize,
         "max_length": resolved.max_length,
         "defaults_from": resolved.defaults_from,
         "precision": resolved.precision,
         "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        "padding_side": "right",  # what the graphs assume; the runtime's batching pads on the right
         "prompts": dict(src.st.prompts),
         "default_prompt_name": src.st.default_prompt_name,
         "inputs": input_names,

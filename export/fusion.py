@@ -9,6 +9,7 @@ import onnx
 FUSED_OPS = (
     "EmbedLayerNormalization", "Attention", "MultiHeadAttention", "SkipLayerNormalization",
     "BiasGelu", "FastGelu", "Gelu", "LayerNormalization",
+    "SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization", "RotaryEmbedding", "GroupQueryAttention",
 )
 
 

@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass
 from .errors import OptionError
 
 POOLING_MODES = (
-    "cls", "mean", "max", "pooler", "weighted-mean",
+    "cls", "mean", "max", "pooler", "weighted-mean", "mean-sqrt-len", "lasttoken",
     "last-k-mean", "last-k-max", "last-k-concat",
 )
+# Modes that combine, joined by '+' ("cls+mean"): their vectors are concatenated, as sentence-transformers does.
+COMBINABLE_MODES = ("cls", "max", "mean", "mean-sqrt-len", "weighted-mean", "lasttoken")
 PRECISIONS = ("fp32", "fp16", "int8")
 # ONNX opsets the exporter is tested with (TorchScript exporter, onnxruntime's fusions, the int8 / fp16 lowering).
 OPSETS = (13, 23)
@@ -42,8 +44,9 @@ class ExportOptions:
             raise OptionError("MODEL is an empty string; pass a model folder or a hub id")
         if not os.fspath(self.out_dir).strip():
             raise OptionError("OUT_DIR is an empty path (an unset variable?); pass the folder to write the export to")
-        if self.pooling is not None and self.pooling not in POOLING_MODES:
-            raise OptionError(f"pooling {self.pooling!r} is not supported; choose one of {', '.join(POOLING_MODES)}")
+        if self.pooling is not None and not is_pooling(self.pooling):
+            raise OptionError(f"pooling {self.pooling!r} is not supported; choose one of {', '.join(POOLING_MODES)}, "
+                              f"or several of {', '.join(COMBINABLE_MODES)} joined by '+'")
         if self.precision not in PRECISIONS:
             raise OptionError(f"precision {self.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
         if self.max_length is not None and (not _is_int(self.max_length) or self.max_length < MIN_MAX_LENGTH):
@@ -77,6 +80,16 @@ class ResolvedOptions:
     precision: str
     token_embeddings: bool
     defaults_from: str  # "sentence-transformers" or "architecture"
+
+
+def is_pooling(value) -> bool:
+    """True for one pooling mode, or distinct combinable modes joined by '+'."""
+    if not isinstance(value, str):
+        return False
+    parts = value.split("+")
+    if len(parts) == 1:
+        return value in POOLING_MODES
+    return all(p in COMBINABLE_MODES for p in parts) and len(set(parts)) == len(parts)
 
 
 def _is_int(value) -> bool:

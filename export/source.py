@@ -8,27 +8,30 @@ from pathlib import Path
 
 from .errors import ModelSourceError, UnsupportedArchitectureError
 
-SUPPORTED_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra")
+SUPPORTED_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra", "qwen3", "modernbert",
+                           "gemma3_text", "gte", "nomic_bert")
 # Architectures whose trained checkpoints carry a pooler (dense + tanh over [CLS]).
 POOLER_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "mpnet")
+# sentence-transformers' legacy pooling_mode_* flags -> our mode names, in its concatenation order.
 _ST_POOLING_FLAGS = {
     "pooling_mode_cls_token": "cls",
-    "pooling_mode_mean_tokens": "mean",
     "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean-sqrt-len",
     "pooling_mode_weightedmean_tokens": "weighted-mean",
-    "pooling_mode_mean_sqrt_len_tokens": None,
-    "pooling_mode_lasttoken": None,
+    "pooling_mode_lasttoken": "lasttoken",
 }
-# sentence-transformers >= 5 writes one 'pooling_mode' name instead of the flags above.
-_ST_MODE_NAMES = {"cls": "cls_token", "mean": "mean_tokens", "max": "max_tokens", "weightedmean": "weightedmean_tokens",
-                  "mean_sqrt_len_tokens": "mean_sqrt_len_tokens", "lasttoken": "lasttoken"}
+# sentence-transformers >= 5 writes one 'pooling_mode' name (or a list of them) instead of the flags above.
+_ST_MODE_NAMES = {"cls": "cls", "mean": "mean", "max": "max", "weightedmean": "weighted-mean",
+                  "mean_sqrt_len_tokens": "mean-sqrt-len", "lasttoken": "lasttoken"}
 
 
 @dataclass(frozen=True)
 class STMetadata:
     """What a sentence-transformers layout says about pooling, normalization, length and prompts."""
 
-    pooling: str | None = None
+    pooling: str | None = None  # one mode, or several joined by '+' (concatenated in that order)
+    dense: tuple = ()  # (folder, config dict) per Dense module, in order after pooling
     normalize: bool | None = None
     max_length: int | None = None
     prompts: dict = field(default_factory=dict)
@@ -107,6 +110,8 @@ def read_st_metadata(path: Path) -> STMetadata:
     pooling = None
     normalize = False
     max_length = None
+    dense = []
+    order = []  # module kinds after Transformer, to check they come as Pooling, Dense..., Normalize
     for i, module in enumerate(modules):
         if not isinstance(module, dict) or not isinstance(module.get("type", ""), str) \
                 or not isinstance(module.get("path", ""), str):
@@ -121,15 +126,22 @@ def read_st_metadata(path: Path) -> STMetadata:
                 if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
                     raise ModelSourceError(f"{cfg}: max_seq_length {max_length!r} is not an integer of at least 2; "
                                            "fix the file or pass --max-length")
-        elif kind == "Pooling":
+            continue
+        order.append(kind)
+        if kind == "Pooling":
             pooling = _read_pooling(mpath / "config.json")
+        elif kind == "Dense":
+            dense.append((mpath, read_json(mpath / "config.json", dict)))
         elif kind == "Normalize":
             normalize = True
         else:
             raise UnsupportedArchitectureError(
-                f"{modules_file}: sentence-transformers module {kind!r} is not supported (only Transformer, Pooling, Normalize); "
-                "export the bare encoder by removing it from modules.json and pass --pooling"
+                f"{modules_file}: sentence-transformers module {kind!r} is not supported (only Transformer, Pooling, "
+                "Dense, Normalize); export the bare encoder by removing it from modules.json and pass --pooling"
             )
+    if dense and order != ["Pooling"] + ["Dense"] * len(dense) + ["Normalize"] * normalize:
+        raise UnsupportedArchitectureError(f"{modules_file}: modules come as {' -> '.join(order)}; the exporter traces "
+                                           "Pooling -> Dense... -> Normalize; fix modules.json or remove the Dense modules")
     prompts, default_prompt = {}, None
     st_cfg = path / "config_sentence_transformers.json"
     if st_cfg.is_file():
@@ -141,11 +153,12 @@ def read_st_metadata(path: Path) -> STMetadata:
         if default_prompt is not None and default_prompt not in prompts:
             raise ModelSourceError(f"{st_cfg}: default_prompt_name {default_prompt!r} is not one of its prompts "
                                    f"({', '.join(prompts) or 'none'}); fix or delete the file")
-    return STMetadata(pooling=pooling, normalize=normalize, max_length=max_length, prompts=prompts, default_prompt_name=default_prompt)
+    return STMetadata(pooling=pooling, dense=tuple(dense), normalize=normalize, max_length=max_length, prompts=prompts, default_prompt_name=default_prompt)
 
 
 def _read_pooling(config_file: Path) -> str | None:
-    """Map the sentence-transformers pooling config (legacy pooling_mode_* flags or, since v5, 'pooling_mode') to our mode."""
+    """Map the sentence-transformers pooling config (legacy pooling_mode_* flags or, since v5, 'pooling_mode') to our
+    mode; several modes become one name joined by '+', in sentence-transformers' concatenation order."""
     if not config_file.is_file():
         return None
     cfg = read_json(config_file, dict)
@@ -154,15 +167,19 @@ def _read_pooling(config_file: Path) -> str | None:
         modes = [mode] if isinstance(mode, str) else mode or []
         if not isinstance(modes, list) or not all(isinstance(m, str) for m in modes):
             raise ModelSourceError(f"{config_file}: pooling_mode {mode!r} is not a name or a list of names; pass --pooling")
-        chosen = [f"pooling_mode_{_ST_MODE_NAMES.get(m, m)}" for m in modes]
+        unknown = [m for m in modes if m not in _ST_MODE_NAMES]
+        if unknown:
+            raise UnsupportedArchitectureError(f"{config_file}: pooling mode {unknown} is not supported "
+                                               f"(supported: {', '.join(_ST_MODE_NAMES)}); pass --pooling explicitly")
+        chosen = [_ST_MODE_NAMES[m] for m in modes]
     else:
-        chosen = [flag for flag in _ST_POOLING_FLAGS if cfg.get(flag)]
-    if len(chosen) != 1 or _ST_POOLING_FLAGS.get(chosen[0]) is None:
-        raise UnsupportedArchitectureError(
-            f"{config_file}: pooling {chosen or 'none'} is not supported from metadata (supported: cls, mean, max, weightedmean); "
-            "pass --pooling explicitly"
-        )
-    return _ST_POOLING_FLAGS[chosen[0]]
+        chosen = [mode for flag, mode in _ST_POOLING_FLAGS.items() if cfg.get(flag)]
+    if not chosen:
+        raise UnsupportedArchitectureError(f"{config_file}: no pooling mode is switched on; pass --pooling explicitly")
+    if cfg.get("include_prompt", True) is False:
+        raise UnsupportedArchitectureError(f"{config_file}: include_prompt false (prompt tokens left out of pooling) is not "
+                                           "supported; pass --pooling to pool over every token, prompt included")
+    return "+".join(chosen)
 
 
 def read_json(path: Path, kind: type):

@@ -72,37 +72,15 @@ def real_texts() -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------------
 # Exporter fixtures: tiny random encoders of every supported architecture, each with a small real tokenizer.
 
+# tokens the tiny models accept (max positions after the padding offset); the tokenizer trainer is shared with
+# the modern architectures' builders (benchmarks/random_models.py)
+from benchmarks.random_models import TINY_MAX_LENGTH, train_tokenizer  # noqa: E402
+
 TINY_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra")
-TINY_MAX_LENGTH = 64  # tokens the tiny models accept (max positions after the padding offset)
 _BERT_SPECIALS = {"order": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], "pad": "[PAD]", "unk": "[UNK]",
                   "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
 _ROBERTA_SPECIALS = {"order": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "pad": "<pad>", "unk": "<unk>",
                      "cls": "<s>", "sep": "</s>", "mask": "<mask>"}
-
-
-def _train_tokenizer(kind: str, specials: dict, texts: list[str]):
-    """A 400-token WordPiece (BERT-style) or byte-level BPE (RoBERTa-style) tokenizer trained on real text."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-
-    if kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token=specials["unk"]))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials["order"])
-    else:
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials["order"],
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    cls, sep = specials["cls"], specials["sep"]
-    tok.post_processor = processors.TemplateProcessing(
-        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
-        special_tokens=[(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))],
-    )
-    return tok
 
 
 def build_tiny_model(arch: str, folder: Path, texts: list[str], layers: int = 3, pooler: bool = True) -> Path:
@@ -115,7 +93,7 @@ def build_tiny_model(arch: str, folder: Path, texts: list[str], layers: int = 3,
     from transformers import AutoConfig, AutoModel, PreTrainedTokenizerFast
 
     specials = _ROBERTA_SPECIALS if arch in ("roberta", "xlm-roberta", "mpnet") else _BERT_SPECIALS
-    tok = _train_tokenizer("bpe" if arch in ("roberta", "xlm-roberta") else "wordpiece", specials, texts)
+    tok = train_tokenizer("bpe" if arch in ("roberta", "xlm-roberta") else "wordpiece", specials, texts)
     names = ["input_ids", "token_type_ids", "attention_mask"] if arch in ("bert", "electra") else ["input_ids", "attention_mask"]
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token=specials["unk"], pad_token=specials["pad"], cls_token=specials["cls"],

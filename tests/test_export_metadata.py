@@ -62,6 +62,11 @@ def test_minilm_defaults_from_its_metadata(minilm_export):
     ({"embedding_dimension": 32, "pooling_mode": "cls", "include_prompt": True}, "cls"),  # sentence-transformers >= 5
     ({"embedding_dimension": 32, "pooling_mode": "weightedmean"}, "weighted-mean"),
     ({"embedding_dimension": 32, "pooling_mode": ["max"]}, "max"),
+    ({"pooling_mode_lasttoken": True}, "lasttoken"),
+    ({"pooling_mode_mean_sqrt_len_tokens": True}, "mean-sqrt-len"),
+    # several modes concatenate in sentence-transformers' order: the flags' fixed order, or the list's own
+    ({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": True, "pooling_mode_lasttoken": True}, "cls+mean+lasttoken"),
+    ({"pooling_mode": ["mean", "cls"]}, "mean+cls"),
 ])
 def test_st_pooling_config_formats(config, expected, tiny_models, tmp_path):
     folder = tmp_path / "st"
@@ -71,17 +76,16 @@ def test_st_pooling_config_formats(config, expected, tiny_models, tmp_path):
     assert (meta.pooling, meta.normalize, meta.max_length) == (expected, False, None)
 
 
-@pytest.mark.parametrize("config", [
-    {"pooling_mode_lasttoken": True},
-    {"pooling_mode_mean_sqrt_len_tokens": True},
-    {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True},
-    {"pooling_mode": ["cls", "mean"]},
+@pytest.mark.parametrize("config,message", [
+    ({"pooling_mode_cls_token": False}, "no pooling mode is switched on"),
+    ({"pooling_mode": ["cls", "attention"]}, r"pooling mode \['attention'\] is not supported"),
+    ({"pooling_mode": "mean", "include_prompt": False}, "include_prompt false"),
 ])
-def test_unsupported_st_pooling_is_refused_with_the_fix(config, tiny_models, tmp_path):
+def test_unsupported_st_pooling_is_refused_with_the_fix(config, message, tiny_models, tmp_path):
     folder = tmp_path / "st"
     shutil.copytree(tiny_models["bert"], folder)
     write_st_layout(folder, config, max_seq_length=None, normalize=False)
-    with pytest.raises(UnsupportedArchitectureError, match="pass --pooling explicitly"):
+    with pytest.raises(UnsupportedArchitectureError, match=message):
         read_st_metadata(folder)
 
 
@@ -112,7 +116,20 @@ def test_unknown_st_module_is_refused(tiny_models, tmp_path):
     shutil.copytree(tiny_models["bert"], folder)
     write_st_layout(folder, {"pooling_mode": "mean"}, max_seq_length=None, normalize=False)
     modules = json.loads((folder / "modules.json").read_text())
-    modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    modules.append({"idx": 2, "name": "2", "path": "2_LSTM", "type": "sentence_transformers.models.LSTM"})
     (folder / "modules.json").write_text(json.dumps(modules))
-    with pytest.raises(UnsupportedArchitectureError, match="'Dense' is not supported"):
+    with pytest.raises(UnsupportedArchitectureError, match="'LSTM' is not supported"):
+        read_st_metadata(folder)
+
+
+def test_dense_before_pooling_is_refused(tiny_models, tmp_path):
+    folder = tmp_path / "st"
+    shutil.copytree(tiny_models["bert"], folder)
+    write_st_layout(folder, {"pooling_mode": "mean"}, max_seq_length=None, normalize=True)
+    (folder / "3_Dense").mkdir()
+    (folder / "3_Dense" / "config.json").write_text(json.dumps({"in_features": 32, "out_features": 8}))
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))  # Pooling -> Normalize -> Dense
+    with pytest.raises(UnsupportedArchitectureError, match="Pooling -> Normalize -> Dense"):
         read_st_metadata(folder)

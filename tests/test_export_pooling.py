@@ -17,12 +17,18 @@ def _mean(tokens: np.ndarray) -> np.ndarray:
 def numpy_pooling(mode: str, want: dict, k: int, pooler_weights) -> np.ndarray:
     """The reference for one unpadded sequence: want holds (t,H) / (L+1,t,H) arrays from PyTorch."""
     h = want["last_hidden_state"].astype(np.float64)  # (t, H)
+    if "+" in mode:  # several modes, concatenated in the order named
+        return np.concatenate([numpy_pooling(m, want, k, pooler_weights) for m in mode.split("+")])
     if mode == "cls":
         return h[0]
     if mode == "mean":
         return _mean(h)
     if mode == "max":
         return h.max(0)
+    if mode == "mean-sqrt-len":  # sum / sqrt(tokens)
+        return h.sum(0) / np.sqrt(h.shape[0])
+    if mode == "lasttoken":  # the last real token; the batch is right-padded, so it sits before the pads
+        return h[-1]
     if mode == "weighted-mean":  # sentence-transformers 'weightedmean': token i weighs i + 1
         w = np.arange(1, h.shape[0] + 1, dtype=np.float64)[:, None]
         return (h * w).sum(0) / w.sum()
@@ -46,8 +52,9 @@ def pooled_batch(tiny_models, real_texts, export_helpers, tmp_path_factory):
     return root, rows, ref(rows, with_token_types=True), weights
 
 
-# every mode raw; L2 normalization (the same graph tail for every mode) on two of them
-CASES = [(mode, False) for mode in POOLING_MODES] + [("mean", True), ("last-k-concat", True)]
+# every mode raw; L2 normalization (the same graph tail for every mode) on two of them; three modes concatenated
+CASES = [(mode, False) for mode in POOLING_MODES] + [("mean", True), ("last-k-concat", True),
+                                                     ("lasttoken+cls+mean-sqrt-len", True)]
 
 
 @pytest.mark.parametrize("mode,normalize", CASES, ids=[f"{m}-{'l2' if n else 'raw'}" for m, n in CASES])
@@ -58,7 +65,7 @@ def test_pooling_mode_matches_numpy_reference(mode, normalize, pooled_batch, tin
     m = export_model(ExportOptions(model=str(tiny_models["bert"]), out_dir=str(out), pooling=mode, normalize=normalize),
                      log=lambda _m: None)
     assert m["valid"] and m["pooling"] == mode and m["normalize"] is normalize and m["last_k"] == k
-    dim = 32 * k if mode == "last-k-concat" else 32
+    dim = 32 * k if mode == "last-k-concat" else 32 * len(mode.split("+"))
     assert m["embedding_dim"] == dim
     feed = export_helpers.pad_rows(rows, m["inputs"], m["pad_token_id"])
     (got,) = cpu_session(out / "embed.onnx").run(["sentence_embedding"], feed)

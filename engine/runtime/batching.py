@@ -51,7 +51,10 @@ def plan_batches(lengths: NDArray[np.int64], max_batch_tokens: int, max_batch_si
 
 
 def pad_batch(ids: list[NDArray[np.int64]], rows: NDArray[np.int64], pad_id: int, pad_multiple: int = 1) -> Batch:
-    """Right-pad the selected token id arrays to the batch's longest (rounded up to pad_multiple)."""
+    """Right-pad the selected token id arrays to the batch's longest (rounded up to pad_multiple).
+
+    Every exported graph assumes right padding: 'lasttoken' pooling reads each row's last real token from the mask.
+    """
     lens = np.fromiter((len(ids[i]) for i in rows), dtype=np.int64, count=len(rows))
     t = _round_up(int(lens.max()), pad_multiple)
     input_ids = np.full((len(rows), t), pad_id, dtype=np.int64)

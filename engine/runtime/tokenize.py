@@ -55,8 +55,13 @@ def tokenize(tok: Tokenizer, texts: list[str]) -> Tokenized:
 
 
 def special_affixes(tok: Tokenizer) -> tuple[list[int], list[int]]:
-    """Ids the post-processor puts before and after a single text ([CLS] / [SEP], <s> / </s>)."""
-    empty = tok.encode("").ids
+    """Ids the post-processor puts before and after a single text ([CLS] / [SEP], <s> / </s>, Qwen3's trailing EOS)."""
+    body = tok.encode("a", add_special_tokens=False).ids
+    full = tok.encode("a").ids
+    for start in range(len(full) - len(body) + 1):
+        if full[start:start + len(body)] == body:
+            return full[:start], full[start + len(body):]
+    empty = tok.encode("").ids  # a post-processor that rewrites the text itself: assume one leading token
     sep_pos = 1 if len(empty) >= 2 else len(empty)
     return empty[:sep_pos], empty[sep_pos:]
 
