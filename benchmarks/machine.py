@@ -45,13 +45,34 @@ def gpu_name() -> str | None:
     return None
 
 
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
+
+
+def cpu_flags() -> list[str]:
+    """The instruction-set flags that decide onnxruntime's kernels (from /proc/cpuinfo; empty elsewhere)."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def isa_tag() -> str:
+    """avx512 or avx2 (onnxruntime's fp32 and int8 speed differ about 2x between them), else baseline."""
+    flags = cpu_flags()
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "baseline"
+
+
 def machine_slug(device: str) -> str:
-    """cpu-<cpu model>-<cores>c, or gpu-<model> (gpu-h100 for any H100)."""
+    """cpu-<cpu model>-<cores>c-<avx512|avx2>, or gpu-<model> (gpu-h100 for any H100)."""
     if device == "cuda":
         name = gpu_name() or "unknown"
         m = re.search(r"\b([ABHL]\d{2,3}|V100|T4)\b", name.upper())
         return f"gpu-{m.group(1).lower()}" if m else f"gpu-{_slug(name.replace('NVIDIA', ''))}"
-    return f"cpu-{_slug(cpu_model())}-{os.cpu_count()}c"
+    return f"cpu-{_slug(cpu_model())}-{os.cpu_count()}c-{isa_tag()}"
 
 
 def machine_record(opts: Options, plan: Plan) -> dict:
@@ -69,12 +90,20 @@ def machine_record(opts: Options, plan: Plan) -> dict:
         load = None
     return {
         "type": "meta", "machine": machine_slug(opts.device), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+        "cpu_flags": cpu_flags(), "onnxruntime_build": _ort_build(),
         "gpu": gpu_name() if opts.device == "cuda" else None, "device": opts.device, "threads": opts.threads,
         "quick": opts.quick, "repeats": plan.repeats, "sections": list(opts.only), "python": platform.python_version(),
         "platform": platform.platform(), "versions": versions, "loadavg_at_start": load,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "plan": _plan_dict(plan),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
     }
+
+
+def _ort_build() -> dict:
+    """onnxruntime's version, device and execution providers (its build info)."""
+    import onnxruntime as ort
+
+    return {"version": ort.__version__, "device": ort.get_device(), "providers": ort.get_available_providers()}
 
 
 def _plan_dict(plan: Plan) -> dict:
