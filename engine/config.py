@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from export.options import MIN_MAX_LENGTH, POOLING_MODES, PRECISIONS
+from export.options import MIN_MAX_LENGTH, POOLING_MODES, PRECISIONS, is_pooling
 
 from .errors import ConfigError
 
@@ -34,8 +34,9 @@ class EmbedderConfig:
         _choice("long_text", self.long_text, LONG_TEXT)
         if self.precision is not None:
             _choice("precision", self.precision, PRECISIONS)
-        if self.pooling is not None:
-            _choice("pooling", self.pooling, POOLING_MODES)
+        if self.pooling is not None and not is_pooling(self.pooling):
+            raise ConfigError(f"pooling {self.pooling!r} is not one of {', '.join(POOLING_MODES)}, "
+                              "or combinable modes joined by '+' (e.g. cls+mean)")
         _int_at_least("max_length", self.max_length, MIN_MAX_LENGTH)
         _int_at_least("max_batch_tokens", self.max_batch_tokens, 1)
         _int_at_least("threads", self.threads, 1)
