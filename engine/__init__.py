@@ -5,6 +5,7 @@ Layout (arrows point down; import-linter enforces them, see pyproject.toml):
   bulk     -> runtime                     `engine embed`: corpus -> resumable parquet dataset
   inspect  -> runtime                     `engine inspect`: attentions, hidden states, drift
   serve    -> runtime                     `engine serve`: OpenAI- and TEI-compatible HTTP server, cross-request batching
+  integrations -> runtime                 LangChain, LlamaIndex, Chroma, LanceDB adapters (imported on demand)
   runtime  -> export (manifest, first-use export)
 """
 from .config import EmbedderConfig

@@ -63,6 +63,7 @@ def test_page_blocks_run(page, tmp_path, minilm_export, engine_cache, real_texts
             assert proc.returncode == 0, f"{where}\nexit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         else:
             try:
-                exec(compile(code, f"<{page.name} block {i + 1}>", "exec"), namespace)
+                # dont_inherit: a block runs as a fresh script would, without this file's `from __future__` flags
+                exec(compile(code, f"<{page.name} block {i + 1}>", "exec", dont_inherit=True), namespace)
             except Exception as err:  # report which block failed, with its code
                 raise AssertionError(f"{where}\nraised {type(err).__name__}: {err}") from err

@@ -1,0 +1,98 @@
+"""Chroma: EngineEmbeddingFunction, a chromadb EmbeddingFunction backed by an Embedder.
+
+Registered under the name "embedding-engine", with get_config / build_from_config, so a persisted collection is
+reopened with the same model and options by get_collection() alone (import this module first). Queries get the
+model's query prompt, documents its document prompt.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import EmbedderConfig
+from ..extras import require
+from ..runtime import Embedder
+from .shared import Encoding, config_dict, embedder_config, shared_embedder
+
+_types = require("chromadb.api.types", "chroma", "engine.integrations.chroma")
+_registry = require("chromadb.utils.embedding_functions", "chroma", "engine.integrations.chroma")
+
+NAME = "embedding-engine"
+
+
+@_registry.register_embedding_function
+class EngineEmbeddingFunction(_types.EmbeddingFunction[_types.Documents]):
+    """Chroma embedding function from an Embedder, or from Embedder(...)'s arguments (one model per process).
+
+    truncate_dim keeps the first dimensions (Matryoshka models); normalize=True always returns unit vectors.
+    """
+
+    def __init__(self, embedder: Embedder | None = None, *, model: str | Path | None = None, device: str = "auto",
+                 precision: str | None = None, max_length: int | None = None, max_batch_tokens: int | None = None,
+                 pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
+                 long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None,
+                 truncate_dim: int | None = None) -> None:
+        cfg = embedder_config(model, device, precision, max_length, max_batch_tokens, pooling,
+                              normalize if embedder is None else None, threads, long_text, chunk_stride, cache_dir)
+        self.embedder = shared_embedder(embedder, cfg)
+        self.encoding = Encoding(truncate_dim, normalize)
+        self.encoding.check(self.embedder)
+
+    def __call__(self, input: _types.Documents) -> _types.Embeddings:
+        """Document vectors, one float32 array per document."""
+        return list(self.encoding.documents(self.embedder, _documents(input)))
+
+    def embed_query(self, input: _types.Documents) -> _types.Embeddings:
+        """Query vectors, one float32 array per query text."""
+        return list(self.encoding.queries(self.embedder, _documents(input)))
+
+    @staticmethod
+    def name() -> str:
+        return NAME
+
+    def default_space(self) -> _types.Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[_types.Space]:
+        unit = self.encoding.normalize or (self.encoding.normalize is None and self.embedder.manifest["normalize"])
+        return ["cosine", "l2", "ip"] if unit else ["cosine", "l2"]
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-ready: the Embedder's arguments (the model as its export folder) and the adapter's own options."""
+        return {"embedder": config_dict(self.embedder), "truncate_dim": self.encoding.truncate_dim,
+                "normalize": self.encoding.normalize}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "EngineEmbeddingFunction":
+        """The function get_config() described (sharing the loaded model when this process already has it)."""
+        EngineEmbeddingFunction.validate_config(config)
+        embedder = shared_embedder(None, EmbedderConfig(**config["embedder"]))
+        return EngineEmbeddingFunction(embedder, truncate_dim=config.get("truncate_dim"), normalize=config.get("normalize"))
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        if not isinstance(config, dict) or not isinstance(config.get("embedder"), dict):
+            raise ValueError(f"an {NAME} config holds an 'embedder' dict of Embedder arguments, got {config!r}")
+        unknown = set(config["embedder"]) - set(EmbedderConfig.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown Embedder arguments in the {NAME} config: {sorted(unknown)}")
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        old = (old_config.get("embedder", {}).get("model"), old_config.get("truncate_dim"))
+        new = (new_config.get("embedder", {}).get("model"), new_config.get("truncate_dim"))
+        if old != new:
+            raise ValueError(f"a collection's vectors come from one model and width: {old} cannot become {new}; "
+                             "create a new collection for the new model")
+
+
+def _documents(input) -> list[str]:
+    """input as a non-empty list of str; ValueError (as Chroma's own checks raise) otherwise."""
+    if isinstance(input, str) or not isinstance(input, (list, tuple, np.ndarray)):
+        raise ValueError(f"Expected documents to be a list of str, got {type(input).__name__}")
+    texts = list(input)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise ValueError(f"Expected document {i} to be a str, got {type(t).__name__}")
+    return texts

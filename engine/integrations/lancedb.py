@@ -1,0 +1,106 @@
+"""LanceDB: EngineEmbeddings, registered in LanceDB's embedding registry as "embedding-engine".
+
+    func = get_registry().get("embedding-engine").create(model=...)   # or create(embedder=an_Embedder)
+
+works in a LanceModel schema with func.SourceField() / func.VectorField(): LanceDB embeds the source column on add()
+and the query text on search(). The arguments are saved in the table's metadata, so reopening the table rebuilds the
+same function (sharing the loaded model when this process already has it). Queries get the model's query prompt.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..extras import require
+from ..runtime import Embedder
+from .shared import Encoding, config_dict, embedder_config, shared_embedder
+
+_lancedb = require("lancedb.embeddings", "lancedb", "engine.integrations.lancedb")
+_pydantic = require("pydantic", "lancedb", "engine.integrations.lancedb")
+
+NAME = "embedding-engine"
+
+
+@_lancedb.register(NAME)
+class EngineEmbeddings(_lancedb.TextEmbeddingFunction):
+    """Embedder(...)'s arguments as fields, plus truncate_dim (Matryoshka) and normalize (True: unit vectors)."""
+
+    model: str | None = None
+    device: str = "auto"
+    precision: str | None = None
+    max_length: int | None = None
+    max_batch_tokens: int | None = None
+    pooling: str | None = None
+    normalize: bool | None = None
+    threads: int | None = None
+    long_text: str = "truncate"
+    chunk_stride: int | None = None
+    cache_dir: str | None = None
+    truncate_dim: int | None = None
+    max_retries: int = 0  # a local model has nothing to retry; errors surface as they are
+    _embedder: Embedder = _pydantic.PrivateAttr()
+    _encoding: Encoding = _pydantic.PrivateAttr()
+
+    @classmethod
+    def create(cls, **kwargs: Any) -> "EngineEmbeddings":
+        """create(model=..., ...) like Embedder(...), or create(embedder=an_Embedder, truncate_dim=..., normalize=...).
+
+        An Embedder is saved in the table's metadata as the arguments that rebuild it (its export folder).
+        """
+        embedder = kwargs.pop("embedder", None)
+        if embedder is not None:
+            given = set(kwargs) - {"truncate_dim", "normalize"}
+            if given:
+                raise TypeError(f"pass either an Embedder or Embedder(...) arguments, not both (got {sorted(given)})")
+            shared_embedder(embedder, None)  # registered: rebuilding from the saved arguments finds it
+            Encoding(kwargs.get("truncate_dim"), kwargs.get("normalize")).check(embedder)
+            args = config_dict(embedder)
+            args.pop("normalize")
+            kwargs = args | kwargs
+        return super().create(**kwargs)
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        cfg = embedder_config(self.model, self.device, self.precision, self.max_length, self.max_batch_tokens,
+                              self.pooling, self.normalize, self.threads, self.long_text, self.chunk_stride,
+                              self.cache_dir)
+        self._embedder = shared_embedder(None, cfg)
+        self._encoding = Encoding(self.truncate_dim, self.normalize)
+        self._encoding.check(self._embedder)
+        self._ndims = self._encoding.dim(self._embedder)
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    def ndims(self) -> int:
+        return self._ndims
+
+    def generate_embeddings(self, texts) -> list[np.ndarray | None]:
+        """Document vectors; a null text gets None (the table's on_bad_vectors policy decides what happens to it)."""
+        return self._embed(texts, self._encoding.documents)
+
+    def compute_query_embeddings(self, query, *args, **kwargs) -> list[np.ndarray | None]:
+        """The query's vector, with the model's query prompt."""
+        return self._embed(self.sanitize_input(query), self._encoding.queries)
+
+    def compute_source_embeddings_with_retry(self, *args, **kwargs):
+        return self.compute_source_embeddings(*args, **kwargs) if not self.max_retries else \
+            super().compute_source_embeddings_with_retry(*args, **kwargs)
+
+    def compute_query_embeddings_with_retry(self, *args, **kwargs):
+        return self.compute_query_embeddings(*args, **kwargs) if not self.max_retries else \
+            super().compute_query_embeddings_with_retry(*args, **kwargs)
+
+    def _embed(self, texts, encode) -> list[np.ndarray | None]:
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if t is not None and not isinstance(t, str):
+                raise TypeError(f"{NAME}: text {i} is {type(t).__name__}, not str; the source column must hold strings")
+        present = [i for i, t in enumerate(texts) if t is not None]
+        out: list[np.ndarray | None] = [None] * len(texts)
+        if present:
+            for i, v in zip(present, encode(self._embedder, [texts[i] for i in present])):
+                out[i] = v
+        return out

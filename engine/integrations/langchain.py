@@ -1,0 +1,46 @@
+"""LangChain: EngineEmbeddings, a langchain_core.embeddings.Embeddings backed by an Embedder.
+
+embed_documents uses the model's document prompt and embed_query its query prompt (E5, BGE, ...). The async
+variants are LangChain's own, which run the sync call in an executor thread, so the event loop is never blocked.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..extras import require
+from ..runtime import Embedder
+from .shared import Encoding, check_text_list, embedder_config, shared_embedder
+
+Embeddings = require("langchain_core.embeddings", "langchain", "engine.integrations.langchain").Embeddings
+
+
+class EngineEmbeddings(Embeddings):
+    """LangChain embeddings from an Embedder, or from Embedder(...)'s arguments (one model per process).
+
+    truncate_dim keeps the first dimensions (Matryoshka models); normalize=True always returns unit vectors.
+    """
+
+    def __init__(self, embedder: Embedder | None = None, *, model: str | Path | None = None, device: str = "auto",
+                 precision: str | None = None, max_length: int | None = None, max_batch_tokens: int | None = None,
+                 pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
+                 long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None,
+                 truncate_dim: int | None = None) -> None:
+        cfg = embedder_config(model, device, precision, max_length, max_batch_tokens, pooling,
+                              normalize if embedder is None else None, threads, long_text, chunk_stride, cache_dir)
+        self.embedder = shared_embedder(embedder, cfg)
+        self.encoding = Encoding(truncate_dim, normalize)
+        self.encoding.check(self.embedder)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order ([] for no texts)."""
+        texts = check_text_list(texts, "embed_documents")
+        return self.encoding.documents(self.embedder, texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """The query's vector."""
+        if not isinstance(text, str):
+            raise TypeError(f"embed_query takes one string, got {type(text).__name__}")
+        return self.encoding.queries(self.embedder, [text])[0].tolist()
+
+    def __repr__(self) -> str:
+        return f"EngineEmbeddings({self.embedder!r}, truncate_dim={self.encoding.truncate_dim})"
