@@ -45,7 +45,7 @@ def gpu_name() -> str | None:
     return None
 
 
-FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
+FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8")
 
 
 def cpu_flags() -> list[str]:

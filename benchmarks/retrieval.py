@@ -21,24 +21,10 @@ import time
 from pathlib import Path
 
 from .corpus import bundled_model_path
-from .machine import cpu_model, machine_slug
+from .machine import cpu_flags, cpu_model, machine_slug
 from .retrieval_task import load_task, scores, top1_agreement, top_k
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "fma", "f16c")
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in FLAGS if f in have]
-    except OSError:
-        pass
-    return []
-
-
 def quality(task, encoders: dict) -> list[dict]:
     """One row per encoder: recall@10, MRR@10, top-1 agreement with the first (sentence-transformers)."""
     rows, reference = [], None

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import click
 
-from export import POOLING_MODES, PRECISIONS
-
 from ..bulk.job import DEFAULT_ROWS_PER_PART, DTYPES, EmbedJob
 from ..bulk.readers import BAD_ROW_POLICIES
-from ..config import DEVICES, LONG_TEXT, EmbedderConfig
+from ..config import EmbedderConfig
 from .errors import handle_errors
+from .options import embedder_options
 
 
 def _columns(_ctx, _param, value: str | None) -> tuple[str, ...]:
@@ -44,18 +43,6 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
               help="Input rows per output part (the unit of resume).")
 @click.option("--window-rows", type=click.IntRange(min=1), default=None,
               help="Rows handed to the Embedder at once (length-sorted inside). Default: 1024 on CPU, 8192 on CUDA.")
-@click.option("--model", default=None, help="Model folder, exported folder or hub id. Default: bundled all-MiniLM-L6-v2.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(PRECISIONS), default=None, help="Model precision (export folders keep their own).")
-@click.option("--max-length", type=click.IntRange(min=2), default=None, help="Tokens per text. Default: the model's.")
-@click.option("--max-batch-tokens", type=click.IntRange(min=1), default=None, help="Padded tokens per batch. Default: 4096 CPU, 32768 CUDA.")
-@click.option("--pooling", type=click.Choice(POOLING_MODES), default=None, help="Default: the model's.")
-@click.option("--normalize/--no-normalize", default=None, help="L2-normalize. Default: the model's.")
-@click.option("--long-text", type=click.Choice(LONG_TEXT), default="truncate", show_default=True,
-              help="Texts over max length: truncate, or embed overlapping chunks and average them.")
-@click.option("--chunk-stride", type=click.IntRange(min=0), default=None, help="Tokens shared by neighbouring chunks. Default: max length / 8.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads. Default: physical cores.")
-@click.option("--cache-dir", default=None, help="Where model folders are exported on first use.")
 @click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Run on Ray Data: alone, a local Ray instance; or a cluster's address (auto, host:port, ray://host:port). "
                    "Put it after INPUT OUTPUT, or write --ray=ADDRESS.")
@@ -66,18 +53,15 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 @click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=None,
               help="GPUs per Ray actor. Default: 1 with --device cuda, else 0.")
 @handle_errors
-def embed(input, output, device, precision, max_length, max_batch_tokens, pooling, normalize, long_text, chunk_stride,
-          threads, cache_dir, model, **job_options) -> None:
+@embedder_options
+def embed(input, output, embedder: EmbedderConfig, **job_options) -> None:
     """Embed a corpus INPUT (parquet / jsonl[.gz] / csv / txt file, folder or glob) into a parquet dataset OUTPUT.
 
     Resumable: rerun the same command after a crash and it continues where it stopped.
     """
     from ..bulk import Progress
 
-    cfg = EmbedderConfig(model=model, device=device, precision=precision, max_length=max_length,
-                         max_batch_tokens=max_batch_tokens, pooling=pooling, normalize=normalize, threads=threads,
-                         long_text=long_text, chunk_stride=chunk_stride, cache_dir=cache_dir)
-    job = EmbedJob(input=input, output=output, embedder=cfg, **job_options)
+    job = EmbedJob(input=input, output=output, embedder=embedder, **job_options)
     if job.ray is None:
         from ..bulk import run_embed_job as run_job
     else:
