@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from engine import Embedder
-from engine.runtime.pooling import cls_pool, last_k_pool, max_pool, mean_pool, weighted_mean_pool
+from engine.runtime.pooling import (cls_pool, last_k_pool, last_token_pool, max_pool, mean_pool, mean_sqrt_len_pool,
+                                    weighted_mean_pool)
 from export import POOLING_MODES, ExportOptions, export_model
 
 TEXTS = ["a", "short text here", "Then I tried to find some way of embracing my mother's ghost.",
@@ -46,7 +47,8 @@ def hidden(tiny_bert):
 def _reference(mode: str, hs: np.ndarray, mask: np.ndarray, pooler: np.ndarray) -> np.ndarray:
     last = hs[-1]
     table = {"cls": lambda: cls_pool(last, mask), "mean": lambda: mean_pool(last, mask), "max": lambda: max_pool(last, mask),
-             "weighted-mean": lambda: weighted_mean_pool(last, mask), "pooler": lambda: pooler}
+             "weighted-mean": lambda: weighted_mean_pool(last, mask), "pooler": lambda: pooler,
+             "mean-sqrt-len": lambda: mean_sqrt_len_pool(last, mask), "lasttoken": lambda: last_token_pool(last, mask)}
     if mode in table:
         return table[mode]()
     return last_k_pool(hs, mask, 2, mode.rsplit("-", 1)[1])
@@ -59,6 +61,8 @@ def test_hand_computed_mask_pooling_on_a_tiny_example():
     assert np.allclose(max_pool(hidden, mask), [[2, 3], [6, 7]])
     assert np.allclose(cls_pool(hidden, mask), [[0, 1], [6, 7]])
     assert np.allclose(weighted_mean_pool(hidden, mask), [[(0 + 2 * 2) / 3, (1 + 3 * 2) / 3], [6, 7]])
+    assert np.allclose(mean_sqrt_len_pool(hidden, mask), [[2 / np.sqrt(2), 4 / np.sqrt(2)], [6, 7]])
+    assert np.allclose(last_token_pool(hidden, mask), [[2, 3], [6, 7]])
 
 
 # Every mode unnormalized; normalization is mode-independent, so two modes cover it.

@@ -111,13 +111,14 @@ def test_a_session_error_stops_the_prefetch_thread():
             if i == 3:
                 raise ValueError("session failed")
 
+    before = set(threading.enumerate())  # other tests' prefetch threads are not this one
     with pytest.raises(ValueError, match="session failed"):
         failing(items())
-    for _ in range(100):  # the thread notices the stop within one 0.1 s put timeout; allow a loaded machine 10 s
-        if not [t for t in threading.enumerate() if t.name == "engine-prefetch"]:
-            break
-        threading.Event().wait(0.1)
-    assert not [t for t in threading.enumerate() if t.name == "engine-prefetch"]
+    ours = [t for t in threading.enumerate() if t.name == "engine-prefetch" and t not in before]
+    assert len(ours) <= 1
+    for t in ours:  # the thread notices the stop within one 0.1 s put timeout; allow a loaded machine 10 s
+        t.join(timeout=10)
+        assert not t.is_alive()
     assert len(produced) < 20  # the producer stopped instead of running ahead through all 10,000 items
 
 

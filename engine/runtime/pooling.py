@@ -21,6 +21,18 @@ def max_pool(hidden: NDArray, mask: NDArray) -> NDArray:
     return np.where(mask[..., None] > 0, hidden, -1e9).max(-2)
 
 
+def mean_sqrt_len_pool(hidden: NDArray, mask: NDArray) -> NDArray:
+    """Sum over valid tokens divided by sqrt(their count) (sentence-transformers 'mean_sqrt_len_tokens')."""
+    m = mask[..., None].astype(hidden.dtype)
+    return (hidden * m).sum(-2) / np.sqrt(np.maximum(m.sum(-2), 1e-9))
+
+
+def last_token_pool(hidden: NDArray, mask: NDArray) -> NDArray:
+    """The last valid token of each row, right padding (sentence-transformers 'lasttoken'): (B, T, H) -> (B, H)."""
+    last = np.maximum(mask.sum(-1).astype(np.int64) - 1, 0)
+    return hidden[np.arange(hidden.shape[0]), last]
+
+
 def weighted_mean_pool(hidden: NDArray, mask: NDArray) -> NDArray:
     """Mean over valid tokens weighted by position 1..T (sentence-transformers 'weightedmean')."""
     w = mask.astype(hidden.dtype) * np.arange(1, hidden.shape[-2] + 1, dtype=hidden.dtype)
