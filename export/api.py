@@ -17,7 +17,8 @@ from .manifest import FORMAT_VERSION, MANIFEST, sha256_file, write_json_atomic
 from .options import ExportOptions, ResolvedOptions
 from .partials import hold_partial, partial_prefix, release_partial, remove_stale_partials
 from .paths import check_output_path, delete_output
-from .precision import to_fp16, to_int8
+from .int8 import to_int8
+from .precision import to_fp16
 from .source import POOLER_ARCHITECTURES, ModelSource, load_model, load_tokenizer, resolve_source
 from .dense import load_dense
 from .devices import gpu_visible
@@ -82,7 +83,7 @@ def _export(options: ExportOptions, log) -> dict:
         export_graph(embed_head, input_names, embed_outputs, scratch["raw"] / "embed.onnx", options.opset, large)
         fused_path = scratch["fused"] / "embed.onnx"
         fused = fuse_graph(scratch["raw"] / "embed.onnx", fused_path, cfg.num_attention_heads, cfg.hidden_size, large)
-        _lower(fused_path, work / "embed.onnx", resolved.precision, large)
+        quantization = _lower(fused_path, work / "embed.onnx", resolved.precision, large)
         log("exporting inspect graph (hidden states, attentions)")
         inspect_head = InspectHead(model, input_names)
         export_graph(inspect_head, input_names, list(INSPECT_OUTPUTS), scratch["inspect"] / "inspect.onnx", options.opset, large)
@@ -94,7 +95,7 @@ def _export(options: ExportOptions, log) -> dict:
         on_gpu = resolved.precision == "fp16" and gpu_visible()
         parity = {
             "embed": validate_graph(embed_head, work / "embed.onnx", tokenizer, input_names, embed_outputs,
-                                    resolved.max_length, thresholds_for(resolved.precision, options.atol, options.min_cos),
+                                    resolved.max_length, thresholds_for(resolved.precision, options.atol, options.min_cos, options.min_overlap),
                                     cuda=on_gpu),
             "inspect": validate_graph(inspect_head, work / "inspect.onnx", tokenizer, input_names, list(INSPECT_OUTPUTS),
                                       resolved.max_length, thresholds_for("fp32", options.atol, options.min_cos)),
@@ -109,6 +110,8 @@ def _export(options: ExportOptions, log) -> dict:
         valid = parity["embed"]["pass"] and parity["inspect"]["pass"]
         manifest = _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work,
                                    embed_head.output_dim(cfg.hidden_size))
+        if quantization:
+            manifest["quantization"] = quantization
         manifest["export_seconds"] = round(time.time() - started, 2)
         write_json_atomic(work / MANIFEST, manifest)
         release_partial(work, lock)
@@ -172,18 +175,22 @@ def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) ->
     normalize = options.normalize if options.normalize is not None else bool(st.normalize)
     return ResolvedOptions(pooling=pooling, normalize=normalize, max_length=max_length, last_k=options.last_k,
                            precision=options.precision,
-                           token_embeddings=options.token_embeddings if options.token_embeddings is not None else options.precision != "int8",
+                           token_embeddings=options.token_embeddings if options.token_embeddings is not None else not options.precision.startswith("int8"),
                            defaults_from="sentence-transformers" if st.pooling else "architecture")
 
 
-def _lower(fused: Path, dst: Path, precision: str, large: bool) -> None:
-    """Write the fused fp32 graph to dst at the requested precision (weights in dst.name + '.data' when large)."""
+def _lower(fused: Path, dst: Path, precision: str, large: bool) -> dict | None:
+    """Write the fused fp32 graph to dst at the requested precision (weights in dst.name + '.data' when large).
+
+    Returns what an int8 recipe did (for the manifest), else None.
+    """
     if precision == "fp32":
         place_graph(fused, dst, large)
     elif precision == "fp16":
         to_fp16(fused, dst, large)
     else:
-        to_int8(fused, dst, large)
+        return to_int8(fused, dst, large, recipe=precision)
+    return None
 
 
 def _dense_layers(src: ModelSource, pooling: str, hidden_size: int, last_k: int) -> list:

@@ -13,7 +13,7 @@ POOLING_MODES = (
 )
 # Modes that combine, joined by '+' ("cls+mean"): their vectors are concatenated, as sentence-transformers does.
 COMBINABLE_MODES = ("cls", "max", "mean", "mean-sqrt-len", "weighted-mean", "lasttoken")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-fast")  # int8 recipes: export/int8.py
 # ONNX opsets the exporter is tested with (TorchScript exporter, onnxruntime's fusions, the int8 / fp16 lowering).
 OPSETS = (13, 23)
 MIN_MAX_LENGTH = 2  # one special token on each side
@@ -30,10 +30,11 @@ class ExportOptions:
     max_length: int | None = None
     last_k: int = 4
     precision: str = "fp32"
-    token_embeddings: bool | None = None  # None: on, except int8 (per-token int8 vectors miss the 0.99 cosine bar)
+    token_embeddings: bool | None = None  # None: on, except int8* (per-token int8 vectors miss the 0.99 cosine bar)
     opset: int = 17
     atol: float | None = None
     min_cos: float | None = None
+    min_overlap: float | None = None
     overwrite: bool = False
     trust_remote_code: bool = False
     revision: str | None = None
@@ -56,13 +57,15 @@ class ExportOptions:
             raise OptionError(f"--last-k {self.last_k} is out of range; it must be at least 1")
         if not _is_int(self.opset) or not OPSETS[0] <= self.opset <= OPSETS[1]:
             raise OptionError(f"--opset {self.opset} is not supported; choose {OPSETS[0]}..{OPSETS[1]} (default 17)")
-        for name in ("atol", "min_cos"):
+        for name in ("atol", "min_cos", "min_overlap"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
                 raise OptionError(f"--{name.replace('_', '-')} {value!r} must be a finite number; "
                                   "a NaN or infinite threshold would turn parity validation off")
         if self.atol is not None and self.atol < 0:
             raise OptionError(f"--atol {self.atol} must be at least 0")
+        if self.min_overlap is not None and not 0 <= self.min_overlap <= 1:
+            raise OptionError(f"--min-overlap {self.min_overlap} is out of range; it is a share of neighbours, 0..1")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict for the manifest."""

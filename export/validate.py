@@ -10,22 +10,46 @@ from torch import nn
 from .sentences import VALIDATION_TEXTS
 
 BATCH_SIZES = (1, 4, 7)
-_DEFAULTS = {  # precision -> (atol, attention atol, min cosine, mean cosine)
-    "fp32": (1e-4, 1e-5, 0.99999, None),
-    "fp16": (None, None, 0.999, None),
-    "int8": (None, None, None, 0.99),
+NEIGHBOURS = 10  # sentence_embedding: top-k nearest-neighbour overlap among the validation texts (k = min(10, n - 1))
+_DEFAULTS = {  # precision -> (atol, attention atol, min cosine, mean cosine, top-k neighbour overlap)
+    "fp32": (1e-4, 1e-5, 0.99999, None, None),
+    "fp16": (None, None, 0.999, None, None),
+    "int8": (None, None, 0.97, 0.99, 0.9),
+    "int8-fast": (None, None, 0.95, 0.98, 0.85),
 }
 
 
-def thresholds_for(precision: str, atol: float | None = None, min_cos: float | None = None) -> dict:
-    """Parity thresholds for a precision; explicit atol / min_cos override every output's."""
-    a, a_attn, mc, mean_c = _DEFAULTS[precision]
+def thresholds_for(precision: str, atol: float | None = None, min_cos: float | None = None,
+                   min_overlap: float | None = None) -> dict:
+    """Parity thresholds for a precision; explicit atol / min_cos override every output's, min_overlap the embedding's."""
+    a, a_attn, mc, mean_c, overlap = _DEFAULTS[precision]
     return {
         "atol": atol if atol is not None else a,
         "atol_attentions": atol if atol is not None else a_attn,
         "min_cos": min_cos if min_cos is not None else mc,
         "mean_cos": mean_c,
+        "min_overlap": min_overlap if min_overlap is not None else overlap,
     }
+
+
+def neighbour_overlap(got: np.ndarray, want: np.ndarray, k: int = NEIGHBOURS) -> float:
+    """Mean share of each row's k nearest neighbours (cosine, itself excluded) that got and want agree on.
+
+    got, want: (n, D) float; k is capped at n - 1.
+    """
+    k = min(k, len(got) - 1)
+    if k < 1:
+        return 1.0
+
+    def top(x):
+        x = x.astype(np.float64)
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-300)
+        sim = x @ x.T
+        np.fill_diagonal(sim, -np.inf)
+        return np.argsort(-sim, axis=1, kind="stable")[:, :k]
+
+    a, b = top(got), top(want)
+    return float(np.mean([len(set(r) & set(q)) / k for r, q in zip(a, b)]))
 
 
 def tokenize_validation(tokenizer, max_length: int, texts=VALIDATION_TEXTS) -> list[dict[str, np.ndarray]]:
@@ -114,6 +138,7 @@ def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[st
     cos = {n: [] for n in output_names}
     layer_max = {n: None for n in ("hidden_states", "attentions") if n in output_names}
     finite = {n: True for n in output_names}
+    pooled = {bs: [None] * len(items) for bs in batch_sizes} if "sentence_embedding" in output_names else {}
     # Interleave long and short texts so every multi-text batch really pads.
     order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))
     order = [order[j // 2] if j % 2 == 0 else order[-(j // 2) - 1] for j in range(len(order))]
@@ -128,6 +153,8 @@ def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[st
                     length = len(items[i]["input_ids"])
                     got = _valid_slice(name, outs[o_i], row, length)
                     want = _valid_slice(name, refs[i][o_i], 0, length)
+                    if name == "sentence_embedding":
+                        pooled[bs][i] = got
                     d = np.abs(got.astype(np.float64) - want)
                     diffs[name].append(float(d.max()) if d.size else 0.0)
                     cos[name].append(cosines(got, want))
@@ -142,6 +169,11 @@ def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[st
         entry = {"max_abs": max(diffs[name]), "min_cos": float(c.min()), "mean_cos": float(c.mean()), "finite": finite[name]}
         if layer_max.get(name) is not None:
             entry["max_abs_per_layer"] = [float(x) for x in layer_max[name]]
+        if name == "sentence_embedding":
+            k = output_names.index(name)
+            want = np.stack([r[k][0] for r in refs])  # (n, D) float32, each text alone in PyTorch
+            entry["neighbour_overlap"] = min(neighbour_overlap(np.stack(v), want) for v in pooled.values())
+            entry["neighbours_k"] = min(NEIGHBOURS, len(items) - 1)
         entry["failures"] = _failures(name, entry, thresholds)
         report["outputs"][name] = entry
         report["pass"] &= not entry["failures"]
@@ -161,4 +193,8 @@ def _failures(name: str, entry: dict, th: dict) -> list[str]:
         out.append(f"{name}: min cosine {entry['min_cos']:.7f} < {th['min_cos']}")
     if th["mean_cos"] is not None and entry["mean_cos"] < th["mean_cos"]:
         out.append(f"{name}: mean cosine {entry['mean_cos']:.5f} < {th['mean_cos']}")
+    overlap = entry.get("neighbour_overlap")
+    if th.get("min_overlap") is not None and overlap is not None and overlap < th["min_overlap"]:
+        out.append(f"{name}: top-{entry['neighbours_k']} neighbour overlap {overlap:.3f} < {th['min_overlap']} "
+                   "(lower it with --min-overlap, or export with a more precise --precision)")
     return out

@@ -18,10 +18,12 @@ from .errors import handle_errors
 @click.option("--last-k", type=int, default=4, show_default=True, help="Layers combined by the last-k-* pooling modes.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--token-embeddings/--no-token-embeddings", default=None,
-              help="Also output token_embeddings (B, T, H). Default: on, except for int8.")
+              help="Also output token_embeddings (B, T, H). Default: on, except for int8 and int8-fast.")
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--atol", type=float, default=None, help="Override the max-abs parity threshold for every output.")
 @click.option("--min-cos", type=float, default=None, help="Override the min-cosine parity threshold for every output.")
+@click.option("--min-overlap", type=float, default=None,
+              help="Override the sentence_embedding top-10 neighbour-overlap threshold (default: 0.9 int8, 0.85 int8-fast).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT_DIR.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the hub (off by default).")
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
@@ -45,5 +47,9 @@ def format_summary(manifest: dict) -> str:
     ]
     for graph, report in manifest["parity"].items():
         for name, o in report["outputs"].items():
-            lines.append(f"parity {graph}/{name}: max_abs={o['max_abs']:.3g} min_cos={o['min_cos']:.7f} mean_cos={o['mean_cos']:.7f}")
+            overlap = f" top{o['neighbours_k']}_overlap={o['neighbour_overlap']:.3f}" if "neighbour_overlap" in o else ""
+            lines.append(f"parity {graph}/{name}: max_abs={o['max_abs']:.3g} min_cos={o['min_cos']:.7f} mean_cos={o['mean_cos']:.7f}{overlap}")
+    if "quantization" in manifest:
+        q = manifest["quantization"]
+        lines.append(f"int8 recipe {q['recipe']}: reduce_range={q['reduce_range']} first-token fp32 FFN blocks={q['first_token_fp32_ffn_blocks']}")
     return "\n".join(lines)  # notes went to stderr through the log as the export finished (also on failure)
