@@ -36,6 +36,18 @@ def interleave(rec: Recorder, workers: dict, jobs: dict, repeats: int, meta: dic
     return runs
 
 
+def _outside_session(rs: list[dict]) -> dict:
+    """engine runs: the share of wall time spent outside onnxruntime (tokenize, pad, scatter, postprocess, Python), and
+    that time per batch in ms (medians over the repeats)."""
+    rs = [r for r in rs if r.get("session_seconds") is not None and r.get("batches")]
+    if not rs:
+        return {}
+    outside = [r["seconds"] - r["session_seconds"] for r in rs]
+    return {"outside_session_share": statistics.median(o / r["seconds"] for o, r in zip(outside, rs)),
+            "outside_session_ms_per_batch": statistics.median(1000 * o / r["batches"] for o, r in zip(outside, rs)),
+            "batches": rs[0]["batches"]}
+
+
 def _stat(xs: list[float]) -> dict:
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)} if xs else {}
 
@@ -70,6 +82,7 @@ def summarize(rec: Recorder, runs: list[dict], meta: dict, cfgs: dict, lengths: 
             "gpu_process_mb": max((r.get("gpu_process_mb") or 0 for r in rs), default=None) or None,
             "gpu_torch_peak_mb": max((r.get("gpu_torch_peak_mb") or 0 for r in rs), default=None) or None,
             "gpu_device_growth_mb": max((r.get("gpu_device_growth_mb") or 0 for r in rs), default=None) or None,
+            **_outside_session(rs),
             **((extra or {}).get(name) or {}),
         }
         if "budget" in rs[0]:

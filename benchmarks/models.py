@@ -118,7 +118,9 @@ def ensure_export(spec: ModelSpec, precision: str, cache: Path, given: dict | No
     if (out / "manifest.json").is_file():
         try:
             m = read_manifest(out)
-            if m["precision"] == precision and m["max_length"] == spec.max_length and m["source"]["content_hash"] == hash_folder(spec.source):
+            recipe_ok = not precision.startswith("int8") or m.get("quantization", {}).get("recipe") == precision
+            if (m["precision"] == precision and recipe_ok and m["max_length"] == spec.max_length
+                    and m["source"]["content_hash"] == hash_folder(spec.source)):
                 return out
         except Exception:  # noqa: BLE001 - any unreadable or invalid cached export is rebuilt
             pass

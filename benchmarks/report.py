@@ -7,7 +7,7 @@ from .headline import headline
 from .machine import PACKAGES
 from .plots import make_plots
 from .records import select
-from .tables import SPEED_SECTIONS, fmt_num, fmt_pct, md_table, speed_table
+from .tables import SPEED_SECTIONS, fmt_num, fmt_pct, md_table, precision_table, speed_table
 
 
 def scaling_summary(records: list[dict]) -> dict | None:
@@ -55,6 +55,10 @@ def write_report(records: list[dict], out: Path) -> Path:
     head, rows = headline(records)
     if rows:
         L += ["## Headline", ""] + md_table(head, rows) + [""]
+    prec = precision_table(records)
+    if prec:
+        L += ["## Choosing a precision", "", "Speed from the speed section; cosines and neighbour overlap against PyTorch fp32 "
+              "over the retrieval corpus (parity section). int8 recipes: docs/export.md.", ""] + prec + [""]
 
     L += ["## What the numbers mean", ""]
     L += [
@@ -62,6 +66,9 @@ def write_report(records: list[dict], out: Path) -> Path:
         "wall time of the whole call: tokenization, batching, the model, pooling, normalization and the copy back to numpy.",
         "- **pad overhead**: share of the tokens the model computed that were padding (padded tokens = rows x padded length "
         "per batch). sentence-transformers does not report it: it is replayed from its own character-length sort.",
+        "- **outside onnxruntime**: engine only; the share of wall time not spent inside onnxruntime's run (waiting for "
+        "tokenization and padding from the prefetch thread, scatter, pooling output, normalization, Python), and that time "
+        "per batch in ms.",
         "- **utilization**: useful matmul FLOPs (Q/K/V/output projections and the two FFN matmuls, `2*(4*H*H + 2*H*I)` per "
         "token per layer, plus `QK^T` and `AV`, `4*T*H` per token per layer at the text's real length T; padding not counted) "
         "per second, over the machine's measured "

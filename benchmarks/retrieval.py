@@ -110,7 +110,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="retrieval-exports-"))
     st = SentenceTransformer(str(model), device=args.device)
     engines = {}
-    for precision in ("fp32", "int8") + (("fp16",) if args.device == "cuda" else ()):
+    for precision in ("fp32", "int8", "int8-fast") + (("fp16",) if args.device == "cuda" else ()):
         folder = work / precision
         export_model(ExportOptions(model=str(model), out_dir=str(folder), precision=precision), log=lambda _m: None)
         engines[precision] = Embedder(folder, device=args.device, threads=args.threads)

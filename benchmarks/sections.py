@@ -40,7 +40,9 @@ class Sections:
         return self.corpora[key]
 
     def engine_precisions(self) -> tuple[str, ...]:
-        return ("fp32", "fp16") if self.opts.device == "cuda" else ("fp32", "int8")
+        if self.opts.device == "cuda":
+            return ("fp32", "fp16")
+        return ("fp32", "int8") if self.opts.quick else ("fp32", "int8", "int8-fast")  # --quick: one int8 recipe is enough
 
     def model(self, key: str) -> ModelSpec:
         """The model and its engine exports (made once, cached between runs)."""
@@ -49,6 +51,8 @@ class Sections:
         spec = minilm() if key == "minilm" else bert_base(self.cache, max_length=512 if self.opts.device == "cuda" else 256, log=self.log)
         exports = {}
         for prec in self.engine_precisions():
+            if prec == "int8-fast" and key != "minilm":  # the recipe comparison runs on the real model only
+                continue
             try:
                 t = time.perf_counter()
                 folder = ensure_export(spec, prec, self.cache, self.opts.exports, log=self.log)
@@ -169,7 +173,7 @@ class Sections:
             return
         self.log("BERT-base (random weights) speed")
         spec = self.model("bert-base")
-        names = ("hf sdpa sorted", "sentence-transformers") + self._engines()
+        names = ("hf sdpa sorted", "sentence-transformers") + tuple(e for e in self._engines() if e != "engine int8-fast")
         if self.opts.device == "cuda":
             names += ("hf sdpa sorted fp32", "hf eager sorted")
         corpora = {name: self.corpus(name, n) for name, n in self.plan.bert.items()}

@@ -51,6 +51,8 @@ class Result:
     padded_tokens: int
     seconds: float
     embeddings: np.ndarray | None = field(default=None, repr=False)
+    session_seconds: float | None = None  # engine: time inside onnxruntime's run (the rest is Python around it)
+    batches: int | None = None
 
     @property
     def pad_overhead(self) -> float:
@@ -182,7 +184,7 @@ class EngineRunner:
         out = self.emb.encode(texts)
         seconds = time.perf_counter() - start
         s = self.emb.stats
-        return Result(len(texts), int(s.real_tokens), int(s.padded_tokens), seconds, out)
+        return Result(len(texts), int(s.real_tokens), int(s.padded_tokens), seconds, out, s.session_seconds, s.batches)
 
 
 RUNNERS = {"hf": HFRunner, "st": STRunner, "engine": EngineRunner}

@@ -54,6 +54,13 @@ def utilization(r: dict, gemm: dict) -> dict:
     return {"median": f / s["median"], "min": f / s["max"], "max": f / s["min"]}
 
 
+def _outside(r: dict) -> str:
+    """Engine rows: share of wall time outside onnxruntime, and that time per batch."""
+    if r.get("outside_session_share") is None:
+        return "–"
+    return f"{fmt_pct(r['outside_session_share'])} ({r['outside_session_ms_per_batch']:.2f})"
+
+
 def speed_table(records: list[dict], section: str) -> list[str]:
     """The markdown table of one speed section; empty when the section has no records."""
     rows_ = select(records, "speed", section=section)
@@ -63,7 +70,7 @@ def speed_table(records: list[dict], section: str) -> list[str]:
     gpu = any(r.get("device") == "cuda" for r in rows_)
     baseline = next((r.get("baseline") for r in rows_ if r.get("baseline")), None)
     header = ["corpus", "system", "texts", "real tok/s median (min–max)", "texts/s median (min–max)", "pad overhead",
-              f"x {baseline}" if baseline else "ratio", "utilization", "peak RSS MiB"]
+              f"x {baseline}" if baseline else "ratio", "utilization", "outside onnxruntime (ms/batch)", "peak RSS MiB"]
     if section == "budget":
         header[1] = "budget (tokens)"
     if gpu:
@@ -74,10 +81,29 @@ def speed_table(records: list[dict], section: str) -> list[str]:
         texts = f"{r['texts']:,}" + (f" (1 in {r['stride']})" if r.get("stride", 1) > 1 else "")
         row = [r["corpus"], name, texts, fmt_range(r["tokens_per_s"]), fmt_range(r["texts_per_s"], 1), fmt_pct(r["pad_overhead"]),
                f"{r['ratio_vs_baseline']:.2f}x" if r.get("ratio_vs_baseline") else "–",
-               fmt_pct(utilization(r, gemm).get("median")), fmt_num(r.get("rss_peak_mb"))]
+               fmt_pct(utilization(r, gemm).get("median")), _outside(r), fmt_num(r.get("rss_peak_mb"))]
         if gpu:
             proc = fmt_num(r.get("gpu_process_mb")) if r.get("gpu_process_mb") else (
                 f"+{fmt_num(r['gpu_device_growth_mb'])} (device)" if r.get("gpu_device_growth_mb") else "–")
             row.append(f"{proc} / {fmt_num(r.get('gpu_torch_peak_mb'))}")
         rows.append(row)
     return md_table(header, rows)
+
+
+def precision_table(records: list[dict]) -> list[str]:
+    """One row per engine precision: speed on the mixed corpus (x engine fp32), and what it costs in quality against
+    PyTorch fp32 on the retrieval corpus (cosines, top-10 neighbour overlap). Empty without both sections."""
+    base = next(iter(select(records, "speed", section="speed", system="engine fp32")), None)
+    rows = []
+    for r in select(records, "speed", section="speed"):
+        if r.get("kind") != "engine":
+            continue
+        p = next(iter(select(records, "parity", output="sentence_embedding", system=r["system"])), None)
+        n = next(iter(select(records, "retrieval", system=r["system"])), None)
+        rows.append([r["precision"], fmt_num(r["tokens_per_s"]["median"]),
+                     f"{r['tokens_per_s']['median'] / base['tokens_per_s']['median']:.2f}x" if base else "–",
+                     f"{p['cos_mean']:.5f}" if p else "–", f"{p['cos_min']:.4f}" if p else "–",
+                     fmt_pct(n["overlap_mean"], 1) if n else "–"])
+    if not rows:
+        return []
+    return md_table(["precision", "real tok/s (mixed)", "x engine fp32", "cosine mean", "cosine min", "top-10 overlap"], rows)

@@ -98,6 +98,8 @@ def _serve(conn, cfg) -> None:
             res = runner.run(texts)
             out = {"texts": res.texts, "real_tokens": res.real_tokens, "padded_tokens": res.padded_tokens,
                    "seconds": res.seconds, **proc_status_mb()}
+            if res.session_seconds is not None:
+                out |= {"session_seconds": res.session_seconds, "batches": res.batches}
             if cfg.device == "cuda":
                 out["gpu_process_mb"] = gpu_process_mb()
                 if torch is not None:

@@ -1,5 +1,5 @@
 """Exporter: Hugging Face encoders to validated, fused ONNX graphs."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .errors import ExportError, ModelSourceError, OptionError, OutputExistsError, ParityError, UnsupportedArchitectureError  # noqa: E402
 from .manifest import read_manifest  # noqa: E402

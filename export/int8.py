@@ -6,8 +6,8 @@ int8-fast  every MatMul and fused Attention quantized as is. Fastest; on all-Min
 int8       the same, except that each feed-forward block's int8 path never sees the first token. Encoders give the first
            token ([CLS], <s>) a 'massive activation' (one channel near 28 when the other tokens stay under 5), which
            sets the per-tensor scale and flattens every other token onto a few levels. Here the FFN input has the first
-           token's row (and padding rows) zeroed before the int8 MatMuls, the first token's FFN runs in fp32 on its own
-           (B, H) row, and a Where puts it back. On x86 CPUs without VNNI, weights use 7 bits (reduce_range): their
+           token's row (and padding rows) zeroed before the int8 MatMuls, the first token's FFN runs in float on its own
+           (B, H) row (the quantizer feeds it the same int8 weights, dequantized), and a Where puts it back. On x86 CPUs without VNNI, weights use 7 bits (reduce_range): their
            u8 x s8 multiply-adds saturate 16-bit sums once activations spread over the full 8-bit range.
 """
 from __future__ import annotations

@@ -59,6 +59,8 @@ def test_speed_records_are_complete(quick_report):
             s = r[key]
             assert 0 < s["min"] <= s["median"] <= s["max"]
         assert r["rss_peak_mb"] > 0
+        if r["kind"] == "engine":  # time outside onnxruntime's run, per batch
+            assert 0 < r["outside_session_share"] < 1 and r["outside_session_ms_per_batch"] > 0 and r["batches"] >= 1
     sections = {r["section"] for r in speed}
     assert {"speed", "length", "budget"} <= sections
 
@@ -81,7 +83,7 @@ def test_parity_and_retrieval_records(quick_report):
 def test_report_has_sections_and_plots(quick_report):
     out, records, _ = quick_report
     text = (out / "report.md").read_text()
-    for heading in ("# Benchmark report", "## Headline", "## What the numbers mean", "## Machine", "## Corpora",
+    for heading in ("# Benchmark report", "## Headline", "## Choosing a precision", "## What the numbers mean", "## Machine", "## Corpora",
                     "## Speed: all-MiniLM-L6-v2, mixed corpus", "## Speed by text length", "## Engine speed by batch token budget",
                     "## Parity against PyTorch fp32", "## Retrieval: top-10 nearest neighbours", "## Scaling"):
         assert heading in text, heading

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from export import __version__
 from export.manifest import manifest_hash
 
 from .job import EmbedJob
@@ -22,7 +23,7 @@ from .ledger import LEDGER_VERSION, fingerprint
 from .output.parts import output_schema
 from .readers import InputFile
 
-ENGINE_VERSION = "0.1.0"
+ENGINE_VERSION = __version__  # recorded in every output part and in _SUCCESS
 
 
 @dataclass(frozen=True)

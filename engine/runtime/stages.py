@@ -27,7 +27,8 @@ class EncodeStats:
     padded_tokens: int = 0
     truncated: int = 0
     batches: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the encoding loops
+    session_seconds: float = 0.0  # of which inside the run function (onnxruntime); the rest is tokenize/pad/scatter wait
 
     @property
     def pad_overhead(self) -> float:
@@ -51,7 +52,9 @@ def run_stages(windows: Iterable[Window], run: RunFn, plan: BatchPlan, stats: En
     batches = padded_batches(windows, plan.max_batch_tokens, plan.max_batch_size, plan.pad_id, plan.pad_multiple)
     try:
         for start, batch in prefetch(batches):
+            t = time.perf_counter()
             out = run(batch)
+            stats.session_seconds += time.perf_counter() - t
             stats.real_tokens += batch.real_tokens
             stats.padded_tokens += batch.input_ids.size
             stats.batches += 1
