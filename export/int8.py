@@ -6,8 +6,9 @@ int8-fast  every MatMul and fused Attention quantized as is. Fastest; on all-Min
 int8       the same, except that each feed-forward block's int8 path never sees the first token. Encoders give the first
            token ([CLS], <s>) a 'massive activation' (one channel near 28 when the other tokens stay under 5), which
            sets the per-tensor scale and flattens every other token onto a few levels. Here the FFN input has the first
-           token's row (and padding rows) zeroed before the int8 MatMuls, the first token's FFN runs in float on its own
-           (B, H) row (the quantizer feeds it the same int8 weights, dequantized), and a Where puts it back. On x86 CPUs without VNNI, weights use 7 bits (reduce_range): their
+           token's row (and padding rows) zeroed before the int8 MatMuls, the first token's FFN runs in fp32 on its own
+           (B, H) row (with fp32 copies of the FFN weights), and a Where puts it back. On x86 CPUs without VNNI,
+           weights use 7 bits (reduce_range): their
            u8 x s8 multiply-adds saturate 16-bit sums once activations spread over the full 8-bit range.
 """
 from __future__ import annotations
@@ -64,7 +65,7 @@ def first_token_ffn_fp32(model: onnx.ModelProto) -> tuple[int, list[str]]:
     out = Where(is_first (B, T, 1), fp32 row, int8 rows). Graphs without such blocks are left as they are.
     """
     graph = model.graph
-    weights = {i.name for i in graph.initializer}
+    weights = {i.name: i for i in graph.initializer}
     consumers: dict[str, list] = {}
     for node in graph.node:
         for name in node.input:
@@ -86,7 +87,13 @@ def first_token_ffn_fp32(model: onnx.ModelProto) -> tuple[int, list[str]]:
     nodes, keep_fp32 = list(_masks()), []
     for node in graph.node:
         if id(node) in first_of:
-            added, fp32 = _rewrite(*first_of[id(node)])
+            up, act, down = first_of[id(node)]
+            copies = {w: _P + w.replace("/", "_").replace(":", "_") + "_fp32" for w in (up.input[1], down.input[1])}
+            for w, copy in copies.items():  # the quantizer leaves these alone: the first token's weights stay fp32
+                if copy not in weights:
+                    weights[copy] = numpy_helper.from_array(numpy_helper.to_array(weights[w]), copy)
+                    graph.initializer.append(weights[copy])
+            added, fp32 = _rewrite(up, act, down, copies)
             nodes += added
             keep_fp32 += fp32
         elif id(node) not in replaced:
@@ -119,8 +126,8 @@ def _masks() -> list:
     ]
 
 
-def _rewrite(up, act, down) -> tuple[list, list[str]]:
-    """One FFN block as an int8 path without the first token plus that token's fp32 path."""
+def _rewrite(up, act, down, copies: dict[str, str]) -> tuple[list, list[str]]:
+    """One FFN block as an int8 path without the first token plus that token's fp32 path (on fp32 weight copies)."""
     p = _P + up.name.replace("/", "_") + "_"
     x, out = up.input[0], down.output[0]
     act_rest = list(act.input[1:])
@@ -131,9 +138,9 @@ def _rewrite(up, act, down) -> tuple[list, list[str]]:
         helper.make_node(act.op_type, [p + "h", *act_rest], [p + "a"], name=act.name, domain=domain),
         helper.make_node("MatMul", [p + "a", down.input[1]], [p + "y"], name=down.name),
         helper.make_node("Gather", [x, _P + "index0"], [p + "x0"], axis=1, name=p + "x0"),  # (B, H)
-        helper.make_node("MatMul", [p + "x0", up.input[1]], [p + "h0"], name=p + "up0"),
+        helper.make_node("MatMul", [p + "x0", copies[up.input[1]]], [p + "h0"], name=p + "up0"),
         helper.make_node(act.op_type, [p + "h0", *act_rest], [p + "a0"], name=p + "act0", domain=domain),
-        helper.make_node("MatMul", [p + "a0", down.input[1]], [p + "y0"], name=p + "down0"),
+        helper.make_node("MatMul", [p + "a0", copies[down.input[1]]], [p + "y0"], name=p + "down0"),
         helper.make_node("Unsqueeze", [p + "y0", _P + "axes1"], [p + "y0_"], name=p + "y0_"),  # (B, 1, H)
         helper.make_node("Where", [_P + "first", p + "y0_", p + "y"], [out], name=p + "where"),
     ]
