@@ -13,10 +13,9 @@ from pathlib import Path
 import lancedb
 import numpy as np
 import pytest
-from embed_helpers import embeddings, read_output, run, write_corpus
+from embed_helpers import crash_before_part_record, embeddings, read_output, run, write_corpus
 from test_embed_resume import _kill_when
 
-from engine.bulk import ledger as ledger_mod
 from engine.bulk.output.lance_index import index_plan
 
 N = 300
@@ -121,16 +120,7 @@ def test_crash_between_upsert_and_ledger_record(corpus, reference, model, tmp_pa
     """Part 2's rows are in the table but its ledger record never lands: the rerun upserts them again, not twice."""
     _, src, ids = corpus
     db = tmp_path / "db"
-    real_append = ledger_mod.Ledger.append
-
-    def crash_before_part_2(self, record):
-        if record.get("kind") == "part" and record["part"] == 2:
-            raise KeyboardInterrupt
-        real_append(self, record)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ledger_mod.Ledger, "append", crash_before_part_2)
-        assert run([src, db, "--lancedb-table", "docs", *_opts(model)]).exit_code == 1
+    crash_before_part_record(monkeypatch, 2, [src, db, "--lancedb-table", "docs", *_opts(model)])
     assert _table_rows(db) == 150 and _recorded_rows(db) == 100 and _success(db) is None
     r = run([src, db, "--lancedb-table", "docs", *_opts(model)])
     assert r.exit_code == 0, r.output
