@@ -168,8 +168,8 @@ def test_index_built_at_the_end_and_searchable(real_texts, model, tmp_path):
         ("IVF_HNSW_SQ", "cosine", n, 0)
     query = table.search(embeddings(table.to_arrow())[7], vector_column_name="embedding").distance_type("cosine")
     assert "ANN" in query.explain_plan() and query.limit(10).to_arrow().num_rows == 10  # answered through the index
-    # (the tiny random model's vectors are nearly parallel, so they cannot measure recall; docs/integrations.md gives
-    # the recall of this index on all-MiniLM-L6-v2 vectors)
+    # (the tiny random model's vectors are nearly parallel, so they cannot measure recall; benchmarks/lance_index.py
+    # measures it on all-MiniLM-L6-v2 vectors of a real retrieval task)
 
 
 def test_refusals(corpus, model, tmp_path):

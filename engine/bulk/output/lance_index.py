@@ -47,6 +47,12 @@ def build_index(table, rows: int, dim: int, progress) -> tuple[dict, str]:
                   "index, so none was built")
         return {"index_type": None, "reason": reason}, f"index: none: {reason}"
     progress.message(f"--index: building {describe(plan)} over {rows:,} rows")
+    create_index(table, plan)
+    return plan, f"index: {describe(plan)} over {rows:,} rows; query it with .distance_type(\"{DISTANCE}\")"
+
+
+def create_index(table, plan: dict) -> None:
+    """Build the index an index_plan() describes on the embedding column, replacing any."""
     from lancedb.index import HnswSq, IvfPq  # HnswSq is LanceDB's IVF_HNSW_SQ
 
     if plan["index_type"] == "IVF_PQ":
@@ -55,4 +61,3 @@ def build_index(table, rows: int, dim: int, progress) -> tuple[dict, str]:
     else:
         config = HnswSq(distance_type=plan["distance_type"], num_partitions=plan["num_partitions"])
     table.create_index("embedding", config=config, replace=True)
-    return plan, f"index: {describe(plan)} over {rows:,} rows; query it with .distance_type(\"{DISTANCE}\")"
