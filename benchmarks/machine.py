@@ -1,6 +1,7 @@
 """The machine a run measures: its slug (the results folder name) and the 'meta' record."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -73,6 +74,23 @@ def machine_slug(device: str) -> str:
         m = re.search(r"\b([ABHL]\d{2,3}|V100|T4)\b", name.upper())
         return f"gpu-{m.group(1).lower()}" if m else f"gpu-{_slug(name.replace('NVIDIA', ''))}"
     return f"cpu-{_slug(cpu_model())}-{os.cpu_count()}c-{isa_tag()}"
+
+
+def run_context(device: str = "cpu") -> dict:
+    """Where a one-off benchmark ran, as its saved result records it: machine slug, CPU, cores, CPU flags, Python and
+    the load average now (call it at the end of the run)."""
+    return {"machine": machine_slug(device), "cpu": cpu_model(), "cpu_count": os.cpu_count(), "cpu_flags": cpu_flags(),
+            "python": platform.python_version(), "loadavg": os.getloadavg()}
+
+
+def save_result(results: Path, name: str, result: dict, markdown: str) -> Path:
+    """Write results/<machine>/<name>.json and <name>.md, print the report, and return the .md path."""
+    folder = results / result["machine"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (folder / f"{name}.md").write_text(markdown)
+    print(markdown)
+    return folder / f"{name}.md"
 
 
 def machine_record(opts: Options, plan: Plan) -> dict:

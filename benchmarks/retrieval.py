@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from .corpus import bundled_model_path
-from .machine import cpu_flags, cpu_model, machine_slug
+from .machine import run_context, save_result
 from .retrieval_task import load_task, scores, top1_agreement, top_k
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -122,16 +120,11 @@ def main() -> None:
     bare = statistics.median(times["bare Embedder.encode"])
     result = {
         "task": {"queries": len(task.queries), "docs": len(task.docs), "source": "benchmarks/retrieval_task.py"},
-        "machine": machine_slug(args.device), "cpu": cpu_model(), "cpu_count": os.cpu_count(), "cpu_flags": cpu_flags(),
-        "device": args.device, "python": platform.python_version(), "loadavg": os.getloadavg(),
+        **run_context(args.device), "device": args.device,
         "quality": rows, "index_seconds": {k: [round(x, 2) for x in v] for k, v in times.items()},
         "overhead": {k: round(statistics.median(v) / bare - 1, 3) for k, v in times.items()},
     }
-    folder = RESULTS / result["machine"]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "retrieval.json").write_text(json.dumps(result, indent=2) + "\n")
-    (folder / "retrieval.md").write_text(report(result, args))
-    print((folder / "retrieval.md").read_text())
+    save_result(RESULTS, "retrieval", result, report(result, args))
 
 
 def report(r: dict, args) -> str:

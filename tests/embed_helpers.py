@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
+from engine.bulk import ledger as ledger_mod
 from engine.cli import main
 
 
@@ -46,6 +48,22 @@ def write_corpus(path: Path, fmt: str, texts: list, ids: list | None = None, ext
 def run(args: list[str]):
     """Invoke `engine embed ARGS` in-process; returns the click Result."""
     return CliRunner().invoke(main, ["embed", *[str(a) for a in args]], catch_exceptions=False)
+
+
+def crash_before_part_record(monkeypatch, part: int, args: list) -> None:
+    """Run `engine embed ARGS` and crash as part `part` is about to be recorded in the ledger: its rows are written,
+    its record never lands (the riskiest moment for exactly-once)."""
+    real_append = ledger_mod.Ledger.append
+
+    def failing_append(self, record):
+        if record.get("kind") == "part" and record["part"] == part:
+            raise RuntimeError(f"simulated crash before part {part}'s ledger record")
+        return real_append(self, record)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger_mod.Ledger, "append", failing_append)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            run(args)
 
 
 def read_output(folder: Path) -> pa.Table:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = re.compile(r"ready on (http://\S+) \(model (\S+), device (\S+), providers ([^)]+)\)")
@@ -59,3 +60,9 @@ class Server:
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
+
+
+def cos_min(a, b) -> float:
+    """The smallest cosine similarity between rows of a and the same rows of b."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from embed_helpers import embeddings, read_output, run, short_texts, write_corpus
+from embed_helpers import crash_before_part_record, embeddings, read_output, run, short_texts, write_corpus
 
 from engine.bulk import ledger as ledger_mod
 from engine.bulk.output import parts as writer_mod
@@ -131,18 +131,8 @@ def test_crash_between_rename_and_ledger_record(corpus, reference, minilm_export
     """The riskiest moment: a part file is in place but not recorded. The rerun must redo it, not keep a copy."""
     _, src, ids = corpus
     out = tmp_path / "out"
-    real_append = ledger_mod.Ledger.append
-
-    def failing_append(self, record):
-        if record.get("kind") == "part" and record["part"] == 4:
-            raise RuntimeError("simulated crash after rename")
-        return real_append(self, record)
-
-    monkeypatch.setattr(ledger_mod.Ledger, "append", failing_append)
-    with pytest.raises(RuntimeError, match="simulated"):
-        run([src, out, *_opts(minilm_export)])
+    crash_before_part_record(monkeypatch, 4, [src, out, *_opts(minilm_export)])
     assert (out / "part-00004.parquet").exists() and _ledger_parts(out) == 4
-    monkeypatch.setattr(ledger_mod.Ledger, "append", real_append)
     r = run([src, out, *_opts(minilm_export)])
     assert r.exit_code == 0, r.output
     assert "embedded 400 rows" in r.stdout and "4 of them resumed" in r.stdout  # parts 4..11 (4 is redone)

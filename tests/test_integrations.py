@@ -130,7 +130,7 @@ def test_bad_input_is_refused_the_way_each_library_expects(adapters, embedder, t
     with pytest.raises(TypeError, match=r"texts\[0\] is NoneType"):
         li.get_text_embedding_batch([None])
     ch = adapters["chroma"](embedder)
-    with pytest.raises(ValueError, match="Expected document 1 to be a str"):
+    with pytest.raises(ValueError, match=r"texts\[1\] is bytes, not str"):
         ch(["ok", b"bytes"])
     with pytest.raises(ValueError, match="non-empty"):  # Chroma's own check of an empty result
         ch([])

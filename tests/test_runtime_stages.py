@@ -11,6 +11,7 @@ import pytest
 from engine.bulk.ledger import Ledger
 from engine.bulk.output import parts as parts_mod
 from engine.bulk.output.parts import output_schema
+from engine.bulk.output.sinks import ParquetSink
 from engine.bulk.output.writer import WriterThread
 from engine.runtime.batching import id_windows, padded_batches, plan_batches
 from engine.runtime.prefetch import prefetch
@@ -133,7 +134,7 @@ def _rows(start: int, n: int) -> pa.Table:
 
 def test_writer_thread_flushes_parts_and_records_them(tmp_path):
     ledger = Ledger(tmp_path)
-    writer = WriterThread(tmp_path, ledger)
+    writer = WriterThread(ParquetSink(tmp_path).open_part, ledger)
     for part in range(3):
         for k in range(4):
             writer.put(("rows", part, (_rows(part * 40 + k * 10, 10), _schema())))
@@ -161,7 +162,7 @@ def test_writer_thread_stops_on_error_and_leaves_no_part(tmp_path, monkeypatch):
     real_write = parts_mod.PartWriter.write
     monkeypatch.setattr(parts_mod.PartWriter, "write", failing_write)
     ledger = Ledger(tmp_path)
-    writer = WriterThread(tmp_path, ledger)
+    writer = WriterThread(ParquetSink(tmp_path).open_part, ledger)
     with pytest.raises(OSError, match="disk full"):
         for k in range(50):  # the error surfaces on a later put (or close), never a hang
             writer.put(("rows", 0, (_rows(k * 10, 10), _schema())))

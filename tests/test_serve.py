@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 import pytest
 
-from serve_helpers import Server
+from serve_helpers import Server, cos_min
 
 MAX_BYTES = 4 * 2**20
 MAX_INPUTS = 3000
@@ -43,11 +43,6 @@ def client(server):
 def texts(real_texts):
     """Real paragraphs of varied length, one over max length (256 tokens), and an empty string."""
     return real_texts[:10] + [" ".join(real_texts[40:80]), ""]
-
-
-def cos_min(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
 
 
 def post(server, route: str, body, **kw) -> httpx.Response:
@@ -143,6 +138,9 @@ BAD = [
     ("/v1/embeddings", {"input": "a", "dimensions": 385}, 400, "1..384", "dimensions"),
     ("/v1/embeddings", {"input": [[101, 99999999]]}, 400, "input[0][1]", "input[0][1]"),
     ("/v1/embeddings", {"input": [[101, 102], []]}, 400, "input[1]", "input[1]"),
+    # ids without the model's [CLS] ... [SEP]: another tokenizer's (tiktoken's, from LangChain's default settings)
+    ("/v1/embeddings", {"input": [[15339, 1917]]}, 400, "check_embedding_ctx_length=False", "input[0]"),
+    ("/v1/embeddings", {"input": [101, 7592, 2088]}, 400, "does not start with [101] and end with [102]", "input"),
     ("/v1/embeddings", {"input": "a", "model": 7}, 400, "model", "model"),
     ("/embed", {"inputs": []}, 422, "empty list", None),
     ("/embed", {"inputs": ["a", 1.5]}, 422, "inputs[1]", None),

@@ -1,51 +1,51 @@
-"""The end of every embed run (local or Ray): check that the parts cover the input exactly once, then _SUCCESS."""
+"""The end of every embed run (local or Ray): check that the parts cover the input exactly once, let the sink finish its
+output (an empty part, or the LanceDB table's checks, compaction and index), then write _SUCCESS, last."""
 from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from ..errors import OutputError
 from .ledger import Ledger
-from .output.parts import PartWriter, calibrate_int8, write_success
+from .output.parts import write_success
 from .plan import ENGINE_VERSION, OutputPlan
-from .progress import Summary
+from .progress import Progress, Summary
 from .resume import calibration, total
 
 
-def finish_output(plan: OutputPlan, ledger: Ledger, summary: Summary) -> None:
-    """Check that every part is there exactly once, write an empty part when no rows were written, then _SUCCESS."""
-    job, out, total_rows = plan.job, plan.out, plan.total_rows
+def finish_run(plan: OutputPlan, ledger: Ledger, summary: Summary, progress: Progress, started: float,
+               timings: dict[str, float]) -> Summary:
+    """Finish the output, fill in the summary's totals and timings, write _SUCCESS and close the progress display."""
+    job, total_rows = plan.job, plan.total_rows
     parts = ledger.parts()
     expected = -(-total_rows // job.rows_per_part)
     if sorted(parts) != list(range(expected)) or total(parts, "input_rows") != total_rows:
-        raise OutputError(f"{out}: the finished parts do not cover the input exactly ({len(parts)} parts for "
-                          f"{total_rows} rows, {expected} expected); rerun the same command to redo the missing ones")
-    written = total(parts, "rows")
-    skipped = total(parts, "skipped")
-    files = sorted(p["file"] for p in parts.values() if p["file"])
-    if not files:  # nothing written: one empty part so readers still see the schema
-        ranges = calibration(ledger)
-        if ranges is None:  # int8 and no row ever embedded: the metadata still needs ranges
-            ranges = calibrate_int8(np.zeros((0, plan.dim), np.float32))
-        name, _ = PartWriter(out, 0, plan.part_schema(ranges)).commit()
-        files = [name]
-    summary.written_rows = written
-    summary.skipped = skipped
+        raise OutputError(f"{plan.sink.label}: the finished parts do not cover the input exactly ({len(parts)} parts "
+                          f"for {total_rows} rows, {expected} expected); rerun the same command to redo the missing ones")
+    t = time.perf_counter()
+    finished = plan.sink.finish(plan, ledger, calibration(ledger), progress)
+    timings["finish"] = time.perf_counter() - t
+    summary.notes = finished.pop("notes", [])
+    summary.written_rows = total(parts, "rows")
+    summary.skipped = total(parts, "skipped")
     summary.emptied = total(parts, "emptied")
     summary.parts = len(parts)
-    write_success(out, {
+    summary.wall_seconds = time.perf_counter() - started
+    summary.timings = {k: round(v, 3) for k, v in timings.items()} | {"total": round(summary.wall_seconds, 3)}
+    write_success(plan.out, {
         "engine_version": ENGINE_VERSION,
         "fingerprint": plan.fingerprint,
         "model": plan.identity["model"],
         "model_manifest_hash": plan.identity["model_manifest_hash"],
         "identity": plan.identity,
         "options": job.to_dict(),
-        "rows": {"input": total_rows, "written": written, "skipped": skipped, "emptied": summary.emptied},
+        "rows": {"input": total_rows, "written": summary.written_rows, "skipped": summary.skipped,
+                 "emptied": summary.emptied},
         "real_tokens": total(parts, "real_tokens"),
         "truncated": total(parts, "truncated"),
         "parts": len(parts),
-        "files": files,
+        **finished,  # parquet: "files"; LanceDB: "table", "database", "index", "table_version"
         "last_run": summary.to_dict(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
+    progress.finish(summary)
+    return summary

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from ..config import EmbedderConfig
@@ -31,6 +32,8 @@ class EmbedJob:
     quiet: bool = False
     rows_per_part: int = DEFAULT_ROWS_PER_PART  # rows of input per output part: the unit of resume
     window_rows: int | None = None  # rows per Embedder.encode call (sorted by length inside); None: by device
+    lancedb_table: str | None = None  # write into this table of the LanceDB database folder `output` (upsert by id)
+    index: bool = False  # with lancedb_table: build an ANN index sized to the row count at the end
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     # Ray (engine embed --ray; none of these changes the output, so none is in the fingerprint).
     ray: str | None = None  # None: the local runner; "local": a local Ray instance; else auto, host:port, ray://host:port
@@ -58,6 +61,27 @@ class EmbedJob:
         if (self.cpus_per_actor is not None and self.cpus_per_actor <= 0) or \
                 (self.gpus_per_actor is not None and self.gpus_per_actor < 0):
             raise ConfigError("--cpus-per-actor must be positive and --gpus-per-actor not negative")
+        self._check_lancedb()
+
+    def _check_lancedb(self) -> None:
+        """Refuse the options that make no sense with (or without) --lancedb-table, naming the fix."""
+        if self.lancedb_table is None:
+            if self.index:
+                raise ConfigError("--index builds a LanceDB vector index; add --lancedb-table NAME (a parquet dataset "
+                                  "has no index)")
+            return
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.lancedb_table):
+            raise ConfigError(f"--lancedb-table {self.lancedb_table!r}: a LanceDB table name holds only letters, "
+                              "digits, '_', '-' and '.', and does not start with '.' or '-'")
+        if self.ray is not None:
+            raise ConfigError("--lancedb-table cannot go with --ray (Ray actors write parquet parts); drop --ray, or "
+                              "write a parquet dataset with --ray and open it with LanceDB, which reads it as is")
+        if self.allow_duplicate_ids:
+            raise ConfigError("--allow-duplicate-ids cannot go with --lancedb-table: rows are upserted by id, so each "
+                              "id is in the table once; drop the flag, or write a parquet dataset")
+        if self.index and self.dtype not in ("float32", "float16"):
+            raise ConfigError(f"--index needs --dtype float32 or float16 (LanceDB indexes float vectors), not "
+                              f"{self.dtype}; drop --index or change --dtype")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict (for the ledger and _SUCCESS)."""

@@ -21,6 +21,7 @@ from export.manifest import manifest_hash
 from .job import EmbedJob
 from .ledger import LEDGER_VERSION, fingerprint
 from .output.parts import output_schema
+from .output.sinks import Sink
 from .readers import InputFile
 
 ENGINE_VERSION = __version__  # recorded in every output part and in _SUCCESS
@@ -36,14 +37,15 @@ class OutputPlan:
     manifest: dict
     max_length: int
     identity: dict
+    sink: Sink  # where the rows go; out is its state folder (the ledger and _SUCCESS)
     columns: pa.Schema | None = None
     total_rows: int = 0
 
     @classmethod
-    def build(cls, job: EmbedJob, out: Path, files: list[InputFile], manifest: dict) -> "OutputPlan":
+    def build(cls, job: EmbedJob, sink: Sink, files: list[InputFile], manifest: dict) -> "OutputPlan":
         max_length = job.embedder.max_length or int(manifest["max_length"])
-        return cls(job=job, out=out, files=files, manifest=manifest, max_length=max_length,
-                   identity=job_identity(job, manifest, max_length, files))
+        return cls(job=job, out=sink.state, files=files, manifest=manifest, max_length=max_length,
+                   identity=job_identity(job, manifest, max_length, files), sink=sink)
 
     def scanned(self, columns: pa.Schema, total_rows: int) -> "OutputPlan":
         return dataclasses.replace(self, columns=columns, total_rows=total_rows)

@@ -23,6 +23,7 @@ class Summary:
     wall_seconds: float = 0.0
     timings: dict = field(default_factory=dict)
     already_complete: bool = False
+    notes: list[str] = field(default_factory=list)  # what the sink did at the end (a LanceDB index, or why none)
 
     @property
     def rows_per_second(self) -> float:
@@ -61,7 +62,7 @@ class Summary:
         if embed:
             lines.append(f"embedding throughput {self.rows / embed:,.1f} rows/s, {self.real_tokens / embed:,.0f} tokens/s; "
                          f"end to end {self.rows_per_second:,.1f} rows/s")
-        return lines
+        return lines + self.notes
 
 
 def _duration(s: float) -> str:

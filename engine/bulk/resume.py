@@ -3,9 +3,7 @@ output left alone, the scan run once (its result kept in the ledger), and stale 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +14,8 @@ from ..errors import OutputError
 from ..runtime.models import resolve_export
 from .job import EmbedJob
 from .ledger import LEDGER, SUCCESS, Ledger, identity_diff
-from .output.folder import clean_stale, exclude_output, prepare_folder
+from .output.folder import clean_stale
+from .output.sinks import open_sink
 from .plan import OutputPlan
 from .progress import Progress, Summary
 from .readers import list_inputs
@@ -35,23 +34,24 @@ def total(parts: dict[int, dict], key: str) -> int:
 
 
 def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None) -> tuple[EmbedJob, OutputPlan, Ledger]:
-    """Check the folder, resolve the model (exported once into the cache; job.embedder.model becomes the export
-    folder) unless its manifest is given, plan, and open (lock) the ledger; refuse an output of another job."""
-    out = Path(job.output)
-    files = exclude_output(job.input, list_inputs(job.input), out)
-    prepare_folder(out, files, job.overwrite)
+    """Claim the output (a parquet folder or a LanceDB table), resolve the model (exported once into the cache;
+    job.embedder.model becomes the export folder) unless its manifest is given, plan, and open (lock) the ledger;
+    refuse an output of another job."""
+    sink = open_sink(job)
+    files = sink.claim(job.input, list_inputs(job.input), job.overwrite)
     if manifest is None:
         folder = resolve_export(job.embedder, log=progress.message)  # exported once, into the cache; say so
         job = dataclasses.replace(job, embedder=dataclasses.replace(job.embedder, model=str(folder)))
         manifest = read_manifest(folder)
-    plan = OutputPlan.build(job, out, files, manifest)
+    plan = OutputPlan.build(job, sink, files, manifest)
+    out = plan.out
     out.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out)
     header = ledger.job
     if header is not None and header["fingerprint"] != plan.fingerprint:
         ledger.close()
         diff = "; ".join(identity_diff(header["identity"], plan.identity))
-        raise OutputError(f"{out} holds {'a finished' if (out / SUCCESS).exists() else 'an unfinished'} embed job "
+        raise OutputError(f"{sink.label} holds {'a finished' if (out / SUCCESS).exists() else 'an unfinished'} embed job "
                           f"with different model or options ({diff}); rerun with the original options to "
                           "resume, or pass --overwrite to start over")
     return job, plan, ledger
@@ -60,10 +60,10 @@ def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None)
 def finished_summary(plan: OutputPlan, ledger: Ledger, progress: Progress, started: float) -> Summary | None:
     """The summary of an output that is already complete (nothing to do), or None when there is work left."""
     header, out = ledger.job, plan.out
-    if header is None or not (out / SUCCESS).is_file() or not _reopen_if_damaged(out, ledger, progress):
+    if header is None or not (out / SUCCESS).is_file() or not _reopen_if_damaged(plan, ledger, progress):
         return None
     parts = ledger.parts()
-    return Summary(output=str(out), total_rows=header["scan"]["total_rows"], written_rows=total(parts, "rows"),
+    return Summary(output=plan.sink.label, total_rows=header["scan"]["total_rows"], written_rows=total(parts, "rows"),
                    parts=len(parts), skipped=total(parts, "skipped"), emptied=total(parts, "emptied"),
                    parts_resumed=len(parts), wall_seconds=time.perf_counter() - started, already_complete=True)
 
@@ -96,20 +96,14 @@ def rows_per_file(plan: OutputPlan, ledger: Ledger) -> list[int]:
     return scan["file_rows"] if "file_rows" in scan else [scan["rows_per_file"][f.name] for f in plan.files]
 
 
-def _reopen_if_damaged(out: Path, ledger: Ledger, progress: Progress) -> bool:
-    """True when every part file the ledger and _SUCCESS list is there at its recorded size (the output is complete);
-    otherwise remove _SUCCESS, so the run redoes the missing parts and a crash meanwhile never looks complete."""
-    parts = ledger.parts()
-    damaged = sorted(rec["file"] for rec in parts.values()
-                     if rec["file"] and not ((out / rec["file"]).is_file() and (out / rec["file"]).stat().st_size == rec["bytes"]))
-    try:
-        listed = json.loads((out / SUCCESS).read_text()).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        listed = []
-    damaged += [name for name in listed if not (out / name).is_file() and name not in damaged]
+def _reopen_if_damaged(plan: OutputPlan, ledger: Ledger, progress: Progress) -> bool:
+    """True when the finished output is intact (every part file at its recorded size; every row in the table);
+    otherwise remove _SUCCESS, so the run redoes what is missing and a crash meanwhile never looks complete."""
+    damaged = plan.sink.damaged(ledger)
     if not damaged:
         return True
-    progress.message(f"{out}: {len(damaged)} part file(s) missing or changed since _SUCCESS ({', '.join(damaged[:3])}); "
-                     "redoing them")
-    (out / SUCCESS).unlink()
+    more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+    progress.message(f"{plan.sink.label}: missing or changed since _SUCCESS: {', '.join(damaged[:3])}{more}; "
+                     "redoing what is missing")
+    (plan.out / SUCCESS).unlink()
     return False

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from ..runtime import Embedder
 from ..runtime.prefetch import prefetch
-from .finish import finish_output
+from .finish import finish_run
 from .job import DEFAULT_WINDOW_ROWS, EmbedJob
 from .ledger import Ledger
 from .output.parts import calibrate_int8, convert, embedding_array
@@ -56,11 +56,7 @@ def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Emb
             plan = dataclasses.replace(plan, job=job)
         plan, done, timings["scan"] = scan_once(plan, ledger, progress)
         summary = _embed(plan, ledger, embedder, done, progress, timings)
-        summary.wall_seconds = time.perf_counter() - started
-        summary.timings = {k: round(v, 3) for k, v in timings.items()} | {"total": round(summary.wall_seconds, 3)}
-        finish_output(plan, ledger, summary)
-        progress.finish(summary)
-        return summary
+        return finish_run(plan, ledger, summary, progress, started, timings)
     finally:
         ledger.close()
 
@@ -72,11 +68,11 @@ def _embed(plan: OutputPlan, ledger: Ledger, embedder: Embedder, done: set[int],
     ranges = calibration(ledger)
     schema = None if job.dtype == "int8" and ranges is None else plan.part_schema(ranges)
     parts_done = ledger.parts()
-    summary = Summary(output=str(plan.out), total_rows=plan.total_rows, parts_resumed=len(done))
+    summary = Summary(output=plan.sink.label, total_rows=plan.total_rows, parts_resumed=len(done))
     progress.start(plan.total_rows, sum(parts_done[k]["input_rows"] for k in done))
     t = time.perf_counter()
     encode_seconds = 0.0
-    writer = WriterThread(plan.out, ledger)
+    writer = WriterThread(plan.sink.open_part, ledger)
     part_stats: dict = {}
     try:
         for w in prefetch(windows(job, plan.files, done, plan.keep_schema, plan.id_type), depth=2):

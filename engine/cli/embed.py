@@ -43,6 +43,10 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
               help="Input rows per output part (the unit of resume).")
 @click.option("--window-rows", type=click.IntRange(min=1), default=None,
               help="Rows handed to the Embedder at once (length-sorted inside). Default: 1024 on CPU, 8192 on CUDA.")
+@click.option("--lancedb-table", default=None, metavar="NAME",
+              help="Write into table NAME of the LanceDB database folder OUTPUT (rows upserted by id), not parquet.")
+@click.option("--index", is_flag=True,
+              help="With --lancedb-table: build an ANN index at the end, its type and size chosen by the row count.")
 @click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Run on Ray Data: alone, a local Ray instance; or a cluster's address (auto, host:port, ray://host:port). "
                    "Put it after INPUT OUTPUT, or write --ray=ADDRESS.")
@@ -55,7 +59,8 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 @handle_errors
 @embedder_options
 def embed(input, output, embedder: EmbedderConfig, **job_options) -> None:
-    """Embed a corpus INPUT (parquet / jsonl[.gz] / csv / txt file, folder or glob) into a parquet dataset OUTPUT.
+    """Embed a corpus INPUT (parquet / jsonl[.gz] / csv / txt file, folder or glob) into a parquet dataset OUTPUT
+    (or, with --lancedb-table NAME, into table NAME of the LanceDB database folder OUTPUT).
 
     Resumable: rerun the same command after a crash and it continues where it stopped.
     """

@@ -9,17 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..config import EmbedderConfig
 from ..extras import require
 from ..runtime import Embedder
-from .shared import Encoding, config_dict, embedder_config, shared_embedder
+from .shared import adapter_embedder, check_text_list, config_dict, shared_embedder
 
 _types = require("chromadb.api.types", "chroma", "engine.integrations.chroma")
 _registry = require("chromadb.utils.embedding_functions", "chroma", "engine.integrations.chroma")
 
 NAME = "embedding-engine"
+WHAT = "EngineEmbeddingFunction"  # bad input raises ValueError, as Chroma's own checks do
 
 
 @_registry.register_embedding_function
@@ -34,19 +33,17 @@ class EngineEmbeddingFunction(_types.EmbeddingFunction[_types.Documents]):
                  pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
                  long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None,
                  truncate_dim: int | None = None) -> None:
-        cfg = embedder_config(model, device, precision, max_length, max_batch_tokens, pooling,
-                              normalize if embedder is None else None, threads, long_text, chunk_stride, cache_dir)
-        self.embedder = shared_embedder(embedder, cfg)
-        self.encoding = Encoding(truncate_dim, normalize)
-        self.encoding.check(self.embedder)
+        self.embedder, self.encoding = adapter_embedder(embedder, model, device, precision, max_length, max_batch_tokens,
+                                                        pooling, normalize, threads, long_text, chunk_stride, cache_dir,
+                                                        truncate_dim)
 
     def __call__(self, input: _types.Documents) -> _types.Embeddings:
         """Document vectors, one float32 array per document."""
-        return list(self.encoding.documents(self.embedder, _documents(input)))
+        return list(self.encoding.documents(self.embedder, check_text_list(input, WHAT, ValueError)))
 
     def embed_query(self, input: _types.Documents) -> _types.Embeddings:
         """Query vectors, one float32 array per query text."""
-        return list(self.encoding.queries(self.embedder, _documents(input)))
+        return list(self.encoding.queries(self.embedder, check_text_list(input, WHAT, ValueError)))
 
     @staticmethod
     def name() -> str:
@@ -85,14 +82,3 @@ class EngineEmbeddingFunction(_types.EmbeddingFunction[_types.Documents]):
         if old != new:
             raise ValueError(f"a collection's vectors come from one model and width: {old} cannot become {new}; "
                              "create a new collection for the new model")
-
-
-def _documents(input) -> list[str]:
-    """input as a non-empty list of str; ValueError (as Chroma's own checks raise) otherwise."""
-    if isinstance(input, str) or not isinstance(input, (list, tuple, np.ndarray)):
-        raise ValueError(f"Expected documents to be a list of str, got {type(input).__name__}")
-    texts = list(input)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise ValueError(f"Expected document {i} to be a str, got {type(t).__name__}")
-    return texts

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..extras import require
 from ..runtime import Embedder
-from .shared import Encoding, config_dict, embedder_config, shared_embedder
+from .shared import Encoding, adapter_embedder, config_dict, shared_embedder
 
 _lancedb = require("lancedb.embeddings", "lancedb", "engine.integrations.lancedb")
 _pydantic = require("pydantic", "lancedb", "engine.integrations.lancedb")
@@ -62,12 +62,10 @@ class EngineEmbeddings(_lancedb.TextEmbeddingFunction):
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
-        cfg = embedder_config(self.model, self.device, self.precision, self.max_length, self.max_batch_tokens,
-                              self.pooling, self.normalize, self.threads, self.long_text, self.chunk_stride,
-                              self.cache_dir)
-        self._embedder = shared_embedder(None, cfg)
-        self._encoding = Encoding(self.truncate_dim, self.normalize)
-        self._encoding.check(self._embedder)
+        self._embedder, self._encoding = adapter_embedder(None, self.model, self.device, self.precision, self.max_length,
+                                                          self.max_batch_tokens, self.pooling, self.normalize,
+                                                          self.threads, self.long_text, self.chunk_stride,
+                                                          self.cache_dir, self.truncate_dim)
         self._ndims = self._encoding.dim(self._embedder)
 
     @property

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..extras import require
 from ..runtime import Embedder
-from .shared import Encoding, check_text_list, embedder_config, shared_embedder
+from .shared import adapter_embedder, check_text_list
 
 Embeddings = require("langchain_core.embeddings", "langchain", "engine.integrations.langchain").Embeddings
 
@@ -25,11 +25,9 @@ class EngineEmbeddings(Embeddings):
                  pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
                  long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None,
                  truncate_dim: int | None = None) -> None:
-        cfg = embedder_config(model, device, precision, max_length, max_batch_tokens, pooling,
-                              normalize if embedder is None else None, threads, long_text, chunk_stride, cache_dir)
-        self.embedder = shared_embedder(embedder, cfg)
-        self.encoding = Encoding(truncate_dim, normalize)
-        self.encoding.check(self.embedder)
+        self.embedder, self.encoding = adapter_embedder(embedder, model, device, precision, max_length, max_batch_tokens,
+                                                        pooling, normalize, threads, long_text, chunk_stride, cache_dir,
+                                                        truncate_dim)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order ([] for no texts)."""

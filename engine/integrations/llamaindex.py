@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..extras import require
 from ..runtime import Embedder
-from .shared import Encoding, check_text_list, embedder_config, shared_embedder
+from .shared import Encoding, adapter_embedder, check_text_list
 
 _base = require("llama_index.core.base.embeddings.base", "llamaindex", "engine.integrations.llamaindex")
 _bridge = require("llama_index.core.bridge.pydantic", "llamaindex", "engine.integrations.llamaindex")
@@ -36,11 +36,8 @@ class EngineEmbedding(BaseEmbedding):
                  pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
                  long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None,
                  truncate_dim: int | None = None, embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE) -> None:
-        cfg = embedder_config(model, device, precision, max_length, max_batch_tokens, pooling,
-                              normalize if embedder is None else None, threads, long_text, chunk_stride, cache_dir)
-        shared = shared_embedder(embedder, cfg)
-        encoding = Encoding(truncate_dim, normalize)
-        encoding.check(shared)
+        shared, encoding = adapter_embedder(embedder, model, device, precision, max_length, max_batch_tokens, pooling,
+                                            normalize, threads, long_text, chunk_stride, cache_dir, truncate_dim)
         super().__init__(model_name=str(shared.manifest["source"]["model"]), embed_batch_size=embed_batch_size,
                          truncate_dim=truncate_dim, normalize=normalize)
         self._embedder, self._encoding = shared, encoding

@@ -62,6 +62,21 @@ def embedder_config(model: str | Path | None, device: str, precision: str | None
     return None if cfg == EmbedderConfig() else cfg
 
 
+def adapter_embedder(embedder: Embedder | None, model: str | Path | None, device: str, precision: str | None,
+                     max_length: int | None, max_batch_tokens: int | None, pooling: str | None, normalize: bool | None,
+                     threads: int | None, long_text: str, chunk_stride: int | None, cache_dir: str | None,
+                     truncate_dim: int | None) -> tuple[Embedder, "Encoding"]:
+    """What every adapter's constructor does with its arguments: the shared Embedder (the one given, or the one of
+    Embedder(...)'s arguments) and the checked Encoding. normalize is the adapter's output option; it reaches the
+    Embedder's config only when the adapter builds the Embedder itself."""
+    cfg = embedder_config(model, device, precision, max_length, max_batch_tokens, pooling,
+                          normalize if embedder is None else None, threads, long_text, chunk_stride, cache_dir)
+    shared = shared_embedder(embedder, cfg)
+    encoding = Encoding(truncate_dim, normalize)
+    encoding.check(shared)
+    return shared, encoding
+
+
 def config_dict(embedder: Embedder) -> dict:
     """JSON-ready Embedder(...) arguments that rebuild this Embedder (the model as its export folder)."""
     d = dataclasses.asdict(embedder.config)
@@ -123,12 +138,14 @@ def encode_lock(embedder: Embedder) -> threading.Lock:
         return lock
 
 
-def check_text_list(texts, what: str) -> list[str]:
-    """texts as a list of str; TypeError naming the first item that is not one."""
-    if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{what} takes a list of strings, got a single {type(texts).__name__}; wrap it in a list")
+def check_text_list(texts, what: str, error: type[Exception] = TypeError) -> list[str]:
+    """texts as a list of str; otherwise `error` (TypeError, or the type the adapter's library raises for bad input)
+    naming the first item that is not one."""
+    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+        got = f"a single {type(texts).__name__}; wrap it in a list" if isinstance(texts, (str, bytes)) else type(texts).__name__
+        raise error(f"{what} takes a list of strings, got {got}")
     texts = list(texts)
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            raise TypeError(f"{what}: texts[{i}] is {type(t).__name__}, not str; every item must be a string")
+            raise error(f"{what}: texts[{i}] is {type(t).__name__}, not str; every item must be a string")
     return texts

@@ -19,11 +19,12 @@ import time
 import warnings
 from pathlib import Path
 
-from ..bulk.finish import finish_output
+from ..bulk.finish import finish_run
 from ..bulk.job import DEFAULT_WINDOW_ROWS, EmbedJob
 from ..bulk.ledger import Ledger
 from ..bulk.output.folder import clean_stale
 from ..bulk.output.parts import calibrate_int8, publish_part
+from ..bulk.output.sinks import open_sink
 from ..bulk.plan import OutputPlan
 from ..bulk.progress import Progress, Summary
 from ..bulk.resume import calibration, finished_summary, open_output, rows_per_file, scan_once
@@ -68,11 +69,7 @@ def _run(ray, job: EmbedJob, progress: Progress, started: float, timings: dict) 
         summary = _embed(ray, plan, ledger, done, counts, ranges, cpus, gpus, progress)
         timings["embed"] = time.perf_counter() - t
         clean_stale(plan.out, ledger.parts())  # temp files of attempts whose actor died
-        summary.wall_seconds = time.perf_counter() - started
-        summary.timings = {k: round(v, 3) for k, v in timings.items()} | {"total": round(summary.wall_seconds, 3)}
-        finish_output(plan, ledger, summary)
-        progress.finish(summary)
-        return summary
+        return finish_run(plan, ledger, summary, progress, started, timings)
     finally:
         ledger.close()
 
@@ -89,7 +86,7 @@ def _absolute(plan: OutputPlan) -> OutputPlan:
     cfg = plan.job.embedder
     job = dataclasses.replace(plan.job, output=str(Path(plan.job.output).resolve()),
                               embedder=dataclasses.replace(cfg, model=str(Path(cfg.model).resolve())))
-    return dataclasses.replace(plan, job=job, out=plan.out.resolve(), files=files)
+    return dataclasses.replace(plan, job=job, out=plan.out.resolve(), sink=open_sink(job), files=files)
 
 
 def unit_key(plan: OutputPlan, counts: list[int], part: int) -> str:
@@ -140,7 +137,7 @@ def _embed(ray, plan: OutputPlan, ledger: Ledger, done: set[int], counts: list[i
     n_parts = -(-plan.total_rows // job.rows_per_part)
     units = [k for k in range(n_parts) if k not in done]
     parts_done = ledger.parts()
-    summary = Summary(output=str(plan.out), total_rows=plan.total_rows, parts_resumed=len(done))
+    summary = Summary(output=plan.sink.label, total_rows=plan.total_rows, parts_resumed=len(done))
     progress.start(plan.total_rows, sum(parts_done[k]["input_rows"] for k in done))
     if not units:
         return summary

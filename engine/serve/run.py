@@ -36,6 +36,7 @@ def load_state(cfg: ServeConfig):
 
     from ..runtime import Embedder
     from ..runtime.batching import pad_batch
+    from ..runtime.tokenize import special_affixes
     from .app import ServerState
     from .batcher import Batcher
     from .metrics import Metrics
@@ -49,7 +50,9 @@ def load_state(cfg: ServeConfig):
     batcher = Batcher(embedder, metrics, cfg.max_queued_tokens, cfg.max_wait_ms / 1000,
                       ROUND_BATCHES * embedder.max_batch_tokens)
     batcher.start()
-    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=embedder.tokenizer.get_vocab_size(), dim=embedder.dim)
+    prefix, suffix = special_affixes(embedder.tokenizer)
+    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=embedder.tokenizer.get_vocab_size(), dim=embedder.dim,
+                    prefix=tuple(prefix), suffix=tuple(suffix))
     return ServerState(cfg=cfg, embedder=embedder, batcher=batcher, metrics=metrics, limits=limits, ready=True)
 
 

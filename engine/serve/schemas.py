@@ -15,11 +15,14 @@ ENCODING_FORMATS = ("float", "base64")
 
 @dataclass(frozen=True)
 class Limits:
-    """What a request is checked against: the server's input limit and the model's vocabulary and dimension."""
+    """What a request is checked against: the server's input limit, the model's vocabulary and dimension, and the
+    special tokens its tokenizer puts around a text ([CLS] ... [SEP]), which token-id inputs must carry."""
 
     max_inputs: int
     vocab_size: int
     dim: int
+    prefix: tuple[int, ...] = ()
+    suffix: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,21 +115,32 @@ def _inputs(obj: dict, field: str, limits: Limits) -> tuple[list[str] | None, li
                 raise InvalidRequest(f"{field}[{i}] is {_type(item)}, not a string; every item must be a string", f"{field}[{i}]")
         return value, None
     if type(first) is int:  # one token-id list
-        return None, [_token_ids(value, field, limits.vocab_size)]
+        return None, [_token_ids(value, field, limits)]
     if isinstance(first, list):
-        return None, [_token_ids(item, f"{field}[{i}]", limits.vocab_size) for i, item in enumerate(value)]
+        return None, [_token_ids(item, f"{field}[{i}]", limits) for i, item in enumerate(value)]
     raise InvalidRequest(f"{field}[0] is {_type(first)}; items must be strings or lists of token ids", f"{field}[0]")
 
 
-def _token_ids(item, where: str, vocab: int) -> list[int]:
+def _token_ids(item, where: str, limits: Limits) -> list[int]:
+    """One token-id list: this model's ids, framed by its tokenizer's special tokens. A list without them is another
+    tokenizer's (LangChain's OpenAIEmbeddings sends tiktoken's ids by default), whose vectors would be meaningless."""
     if not isinstance(item, list) or not item:
         raise InvalidRequest(f"{where} is {_type(item) if item != [] else 'an empty list'}; send a non-empty list of token ids "
                              f"(every item a list, or every item a string)", where)
+    vocab = limits.vocab_size
     for j, t in enumerate(item):
         if type(t) is not int or not 0 <= t < vocab:
-            raise InvalidRequest(f"{where}[{j}] is {t!r}; token ids are integers in 0..{vocab - 1} of this model's vocabulary",
-                                 f"{where}[{j}]")
+            raise InvalidRequest(f"{where}[{j}] is {t!r}; token ids are integers in 0..{vocab - 1} of this model's "
+                                 f"vocabulary{TIKTOKEN_HINT}", f"{where}[{j}]")
+    head, tail = list(limits.prefix), list(limits.suffix)
+    if len(item) < len(head) + len(tail) or item[:len(head)] != head or item[len(item) - len(tail):] != tail:
+        raise InvalidRequest(f"{where} does not start with {head} and end with {tail}: token ids must be this model's "
+                             f"own tokenizer output, special tokens included{TIKTOKEN_HINT}", where)
     return item
+
+
+TIKTOKEN_HINT = ("; a client that tokenizes with tiktoken sends OpenAI's token ids, which this model cannot read: send "
+                 "the texts instead (LangChain's OpenAIEmbeddings: check_embedding_ctx_length=False)")
 
 
 def _type(value) -> str:

@@ -1,4 +1,5 @@
-"""WriterThread: writes row groups into the current part's temp file; a commit renames the part and records it.
+"""WriterThread: writes row groups into the current part (a parquet temp file, or LanceDB upserts); a commit finishes
+the part (renames the file) and records it in the ledger.
 
 The main thread only embeds; parquet encoding, fsyncs and ledger appends happen here. The queue is short, so memory
 stays bounded by a couple of windows, and an error in this thread surfaces in the main thread on its next put().
@@ -8,20 +9,22 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
 
 from ..ledger import Ledger
-from .parts import PartWriter
 
 
 class WriterThread:
     """Apply ('rows', part, (table, schema)) and ('commit', part, ledger record) operations in order."""
 
-    def __init__(self, folder: Path, ledger: Ledger) -> None:
-        self.folder, self.ledger = folder, ledger
+    def __init__(self, open_part: Callable[[int, pa.Schema], object], ledger: Ledger) -> None:
+        # open_part(index, schema) -> a part with write(table), commit() -> (file name or None, bytes) and abort()
+        self.open_part, self.ledger = open_part, ledger
         self.q: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self._writer: PartWriter | None = None
+        self._writer = None
         self._thread = threading.Thread(target=self._run, daemon=True, name="engine-embed-writer")
         self._thread.start()
 
@@ -46,7 +49,7 @@ class WriterThread:
                 if kind == "rows":
                     table, schema = payload
                     if self._writer is None:
-                        self._writer = PartWriter(self.folder, part, schema)
+                        self._writer = self.open_part(part, schema)
                     self._writer.write(table)
                 else:  # commit
                     name, size = self._writer.commit() if self._writer is not None else (None, 0)

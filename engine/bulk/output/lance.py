@@ -1,0 +1,148 @@
+"""LanceSink: engine embed straight into a LanceDB table (OUTPUT is the database folder, --lancedb-table the table).
+
+Rows are upserted by id (merge_insert on the id column), one window at a time, so a part redone after a crash or
+kill -9 replaces the rows an earlier attempt left instead of adding them again: every id is in the table once. The
+ledger and _SUCCESS live in a hidden folder beside the table (DB/.NAME.engine-embed), which LanceDB does not list as a
+table; only _SUCCESS says the table is complete, and it is written after the table was checked (every written row
+there exactly once), compacted and, with --index, indexed. The table has the parquet output's schema, metadata included.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from export.paths import check_output_path
+
+from ...errors import OutputError
+from ...extras import require
+from ..job import EmbedJob
+from ..ledger import LEDGER, SUCCESS, Ledger
+from ..readers import InputFile
+from .folder import exclude_output
+from .lance_index import build_index, index_plan
+from .sinks import schema_ranges
+
+
+class LanceSink:
+    """One table of the LanceDB database folder job.output, with its ledger in a hidden folder beside it."""
+
+    def __init__(self, job: EmbedJob) -> None:
+        self.lancedb = require("lancedb", "lancedb", "engine embed --lancedb-table")
+        self.db_path = Path(job.output)
+        self.name = job.lancedb_table
+        self.state = self.db_path / f".{self.name}.engine-embed"
+        self.label = f"LanceDB table {self.name!r} in {self.db_path}"
+        self.want_index = job.index
+        self._db = None
+
+    @property
+    def db(self):
+        if self._db is None:
+            self._db = self.lancedb.connect(self.db_path)
+        return self._db
+
+    def exists(self) -> bool:
+        if not self.db_path.is_dir():
+            return False
+        token = None
+        while True:  # list_tables pages its answer
+            page = self.db.list_tables(page_token=token)
+            if self.name in page.tables:
+                return True
+            token = page.page_token
+            if not token:
+                return False
+
+    def claim(self, spec: str, files: list[InputFile], overwrite: bool) -> list[InputFile]:
+        """The input files outside the database folder; refuse an unsafe OUTPUT or a table engine embed did not write;
+        with overwrite, drop the table an earlier engine embed wrote (its _SUCCESS first, so no kill leaves a table
+        that looks complete)."""
+        files = exclude_output(spec, files, self.db_path)
+        check_output_path(self.db_path, reads=[f.path for f in files], what="OUTPUT", error=OutputError)
+        if self.db_path.exists() and not self.db_path.is_dir():
+            raise OutputError(f"{self.db_path} is a file; OUTPUT must be a LanceDB database folder")
+        ours = (self.state / LEDGER).is_file()
+        if not ours and self.exists():
+            raise OutputError(f"table {self.name!r} in {self.db_path} was not written by engine embed; choose another "
+                              "--lancedb-table (--overwrite only replaces a table engine embed wrote)")
+        if overwrite and self.state.exists():
+            if ours:
+                Ledger(self.state).close()  # raises if another run holds the lock
+            (self.state / SUCCESS).unlink(missing_ok=True)
+            if self.exists():
+                self.db.drop_table(self.name)
+            shutil.rmtree(self.state)
+        return files
+
+    def table(self, schema: pa.Schema):
+        """The table, created with the output schema (metadata included) on first use."""
+        if self.exists():
+            return self.db.open_table(self.name)
+        return self.db.create_table(self.name, schema=schema, exist_ok=True)
+
+    def open_part(self, index: int, schema: pa.Schema) -> "LancePart":
+        return LancePart(self.table(schema))
+
+    def damaged(self, ledger: Ledger) -> list[str]:
+        """What a finished table lacks: the table, rows (it was changed since), or the index asked for now."""
+        if not self.exists():
+            return [f"table {self.name!r}"]
+        table = self.db.open_table(self.name)
+        expected, have = written(ledger), table.count_rows()
+        lacks = [] if have == expected else [f"{expected} rows ({have} found)"]
+        if self.want_index and not list(table.list_indices()) and (
+                index_plan(have, table.schema.field("embedding").type.list_size) is not None or not self._decided()):
+            lacks.append("the index --index asks for")
+        return lacks
+
+    def _decided(self) -> bool:
+        """Whether _SUCCESS records an --index decision (an index, or why none was built)."""
+        try:
+            return json.loads((self.state / SUCCESS).read_text()).get("index") is not None
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def finish(self, plan, ledger: Ledger, ranges: NDArray[np.float32] | None, progress) -> dict:
+        """Check that the table holds every written row exactly once, compact it, and build the index if asked.
+        Returns the _SUCCESS fields and, under 'notes', lines for the summary."""
+        table = self.table(plan.part_schema(schema_ranges(plan, ranges)))  # none written: an empty table has the schema
+        expected, have = written(ledger), table.count_rows()
+        ids = pc.count_distinct(table.search().select(["id"]).limit(None).to_arrow().column("id")).as_py() if have else 0
+        if have != expected or ids != have:
+            raise OutputError(f"{self.label} holds {have} rows ({ids} distinct ids) but the finished parts wrote "
+                              f"{expected}: something other than this job changed it; rerun with --overwrite to rebuild it")
+        table.optimize()  # one upsert per window leaves many small fragments
+        info = {"table": self.name, "database": str(self.db_path), "index": None, "notes": []}
+        if self.want_index:
+            info["index"], note = build_index(table, have, plan.dim, progress)
+            info["notes"].append(note)
+        info["table_version"] = table.version
+        return info
+
+
+class LancePart:
+    """Upsert one part's rows by id; nothing to commit or abort (each merge is atomic, a redone part upserts again)."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+
+    def write(self, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+
+    def commit(self) -> tuple[None, int]:
+        return None, 0
+
+    def abort(self) -> None:
+        return None
+
+
+def written(ledger: Ledger) -> int:
+    """The rows the ledger's finished parts wrote."""
+    return sum(p["rows"] for p in ledger.parts().values())
