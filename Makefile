@@ -31,7 +31,7 @@ install: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 demo: $(STAMP)
 	$(BIN)/python -m benchmarks.demo

@@ -91,6 +91,11 @@ def write_report(records: list[dict], out: Path) -> Path:
     L.append("")
 
     L += ["## Machine", ""]
+    if meta.get("cpu_flags") is not None:
+        build = meta.get("onnxruntime_build") or {}
+        L += [f"CPU: {meta.get('cpu')}, {meta.get('cpu_count')} cores; instruction-set flags: "
+              f"{', '.join(meta['cpu_flags']) or 'none of avx2/avx512f/avx512_vnni/avx_vnni/amx'}. onnxruntime "
+              f"{build.get('version')} ({build.get('device')} build; providers {', '.join(build.get('providers') or [])}).", ""]
     rates = [f"fp32 {fmt_num(gemm.get('fp32_gflops') or gemm.get('sgemm_gflops'), 1)} GFLOP/s ({gemm.get('sgemm_threads')} threads; "
              f"numpy/OpenBLAS sgemm {fmt_num(gemm.get('sgemm_gflops'), 1)}, onnxruntime/MLAS MatMul {fmt_num(gemm.get('ort_sgemm_gflops'), 1)})"]
     if gemm.get("gpu_fp16_tflops"):
