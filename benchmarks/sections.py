@@ -89,8 +89,8 @@ class Sections:
 
     # -- which systems each section uses (so the pool keeps only what is still needed) -----------------------------
     def needs(self, section: str) -> list[SystemConfig]:
-        if section == "speed":
-            return self.systems("minilm", None)
+        if section == "speed":  # --quick: one PyTorch reference besides sentence-transformers (each is a process to start)
+            return self.systems("minilm", ("hf sdpa sorted", "sentence-transformers") + self._engines() if self.opts.quick else None)
         if section == "length":
             return self.systems("minilm", ("hf sdpa sorted", "sentence-transformers") + self._engines())
         if section == "parity":

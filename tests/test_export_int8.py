@@ -16,10 +16,10 @@ from export.validate import neighbour_overlap
 QUIET = {"log": lambda _m: None}
 
 
-def _feed(export, texts):
+def _feed(export, texts, max_length: int = 256):
     from transformers import AutoTokenizer
 
-    enc = AutoTokenizer.from_pretrained(export)(texts, truncation=True, max_length=256, padding=True, return_tensors="np")
+    enc = AutoTokenizer.from_pretrained(export)(texts, truncation=True, max_length=max_length, padding=True, return_tensors="np")
     assert (enc["attention_mask"] == 0).any()  # the batch really pads
     return {k: enc[k].astype(np.int64) for k in ("input_ids", "token_type_ids", "attention_mask")}
 
@@ -52,18 +52,19 @@ def test_graph_without_ffn_blocks_is_left_alone():
 
 
 def test_int8_keeps_more_neighbours_than_int8_fast(minilm_export, minilm_export_int8, real_texts, tmp_path):
-    """On 256 real paragraphs in padded batches: the int8 recipe is closer to fp32 than int8-fast on every measure."""
+    """On 160 real paragraphs (at most 64 tokens) in padded batches: the int8 recipe is closer to fp32 than int8-fast
+    on every measure."""
     fast = tmp_path / "fast.onnx"
     assert to_int8(minilm_export / "embed.onnx", fast, large=False, recipe="int8-fast") == {
         "recipe": "int8-fast", "reduce_range": False, "first_token_fp32_ffn_blocks": 0}
-    texts = real_texts[200:456]
-    ref, safe, quick = [], [], []
+    texts = real_texts[200:360]
+    sessions = [cpu_session(g) for g in (minilm_export / "embed.onnx", minilm_export_int8 / "embed.onnx", fast)]
+    outs = [[], [], []]
     for start in range(0, len(texts), 32):
-        feed = _feed(minilm_export, texts[start:start + 32])
-        ref.append(_embed(minilm_export / "embed.onnx", feed))
-        safe.append(_embed(minilm_export_int8 / "embed.onnx", feed))
-        quick.append(_embed(fast, feed))
-    ref, safe, quick = np.concatenate(ref), np.concatenate(safe), np.concatenate(quick)
+        feed = _feed(minilm_export, texts[start:start + 32], max_length=64)
+        for sess, out in zip(sessions, outs):
+            out.append(sess.run(["sentence_embedding"], feed)[0])  # (B, D) float32, L2-normalized in-graph
+    ref, safe, quick = (np.concatenate(o) for o in outs)
     cos_safe, cos_fast = (ref * safe).sum(1), (ref * quick).sum(1)
     assert cos_safe.mean() > cos_fast.mean() and cos_safe.min() > cos_fast.min()
     assert neighbour_overlap(safe, ref) > neighbour_overlap(quick, ref)

@@ -98,7 +98,7 @@ def test_int8_minilm_records_measured_loss(minilm_export_int8, minilm_export):
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
     assert m["fused_ops"] == m32["fused_ops"]  # quantization keeps the fused ops
     size8, size32 = (minilm_export_int8 / "embed.onnx").stat().st_size, (minilm_export / "embed.onnx").stat().st_size
-    assert size8 < 0.35 * size32
+    assert size8 < 0.6 * size32  # int8 weights, plus fp32 copies of the FFN weights for the first token's row
     # inspect.onnx is the same fp32 graph whatever the embed precision
     assert m["files"]["inspect.onnx"] == m32["files"]["inspect.onnx"]
 

@@ -59,10 +59,10 @@ def test_cuda_without_gpu_raises_and_auto_runs_on_cpu(minilm_export):
         assert Embedder(minilm_export, device="auto").device == "cpu"
 
 
-def test_model_folder_is_exported_once_into_the_cache(minilm_path, tmp_path):
-    first = Embedder(minilm_path, device="cpu", cache_dir=str(tmp_path))
+def test_model_folder_is_exported_once_into_the_cache(tiny_models, tmp_path):
+    first = Embedder(tiny_models["bert"], device="cpu", cache_dir=str(tmp_path))  # a tiny model: the export takes seconds
     stamp = (first.model_dir / "manifest.json").stat().st_mtime_ns
-    second = Embedder(minilm_path, device="cpu", cache_dir=str(tmp_path))
+    second = Embedder(tiny_models["bert"], device="cpu", cache_dir=str(tmp_path))
     assert first.model_dir == second.model_dir and first.model_dir.parent == tmp_path
     assert (second.model_dir / "manifest.json").stat().st_mtime_ns == stamp
     assert np.abs(first.encode(["cache"]) - second.encode(["cache"])).max() == 0
