@@ -10,12 +10,10 @@ import json
 
 import numpy as np
 
-from engine.runtime.batching import pad_batch
-from engine.runtime.models import resolve_export
 from engine.config import EmbedderConfig
-from engine.runtime.session import open_session
-from engine.runtime.session import run_batch
-from export import read_manifest
+from engine.runtime.backends import open_backend
+from engine.runtime.batching import pad_batch
+from engine.runtime.models import load_export, resolve_export
 
 
 def rss_mib() -> float:
@@ -36,14 +34,14 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="export folder (default: the bundled model, exported on first use)")
     args = ap.parse_args()
     folder = resolve_export(EmbedderConfig(model=args.model))
-    manifest = read_manifest(folder)
-    sess = open_session(folder / "embed.onnx", "cpu")
+    manifest = load_export(folder)
+    backend = open_backend(folder, "embed.onnx", manifest, "cpu", None)
     rng = np.random.default_rng(0)
     every = max(1, args.batches // 20)
     for i in range(args.batches + 1):
         rows, longest = int(rng.integers(1, args.max_rows + 1)), int(rng.integers(1, args.max_tokens + 1))
         ids = [rng.integers(1000, 20000, size=int(rng.integers(1, longest + 1))) for _ in range(rows)]
-        run_batch(sess, pad_batch(ids, np.arange(rows), manifest["pad_token_id"]), manifest["inputs"], ["sentence_embedding"], "cpu")
+        backend.run(pad_batch(ids, np.arange(rows), manifest["pad_token_id"]), ["sentence_embedding"])
         if i % every == 0:
             print(json.dumps({"batch": i, "rss_mib": round(rss_mib(), 1)}), flush=True)
 

@@ -1,6 +1,9 @@
 """One error tree for the engine. Each error's message says what went wrong and how to fix it.
 
-Only the CLI (engine.cli.errors) and the server map these to exit codes or HTTP statuses.
+Only the CLI (engine.cli.errors) and the server (engine.serve.errors) map these to exit codes or HTTP statuses. The
+exporter (export/) has its own tree, ExportError; what it raises through the runtime (a first-use export, a damaged
+export folder) reaches callers as the engine's ModelFolderError or ConfigError (engine.runtime.models.engine_errors),
+with the exporter's error kept as __cause__. Only `engine export`, which calls the exporter directly, sees ExportError.
 """
 from export.errors import ExportError
 
@@ -10,7 +13,7 @@ class EngineError(Exception):
 
 
 class ConfigError(EngineError, ValueError):
-    """An option value is invalid (the CLI exits 2, a usage error)."""
+    """An option value is invalid, or one the chosen export cannot honour (the CLI exits 2, a usage error)."""
 
 
 class MissingExtraError(EngineError, ImportError):
@@ -22,7 +25,12 @@ class ProviderUnavailableError(EngineError):
 
 
 class ModelFolderError(EngineError):
-    """A model or export folder is missing or unusable."""
+    """A model or export folder is missing, damaged or unusable, or its first-use export failed. report: the
+    exporter's parity report when the export missed its parity bar (the CLI prints it)."""
+
+    def __init__(self, message: str, report: dict | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class InputError(EngineError):

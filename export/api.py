@@ -13,7 +13,7 @@ from .errors import OptionError, OutputExistsError, ParityError
 from .fusion import attention_fused, fuse_graph
 from .graphs import EMBED_OUTPUTS, INSPECT_OUTPUTS, TWO_GB, export_graph, place_graph
 from .heads import EmbedHead, InspectHead, pooled_width
-from .manifest import FORMAT_VERSION, MANIFEST, sha256_file, write_json_atomic
+from .manifest import FORMAT_VERSION, HEAD_OUTPUTS, MANIFEST, sha256_file, write_json_atomic
 from .options import ExportOptions, ResolvedOptions
 from .partials import hold_partial, partial_prefix, release_partial, remove_stale_partials
 from .paths import check_output_path, delete_output
@@ -239,6 +239,8 @@ def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_o
         "default_prompt_name": src.st.default_prompt_name,
         "inputs": input_names,
         "outputs": {"embed.onnx": embed_outputs, "inspect.onnx": list(INSPECT_OUTPUTS)},
+        "input": "text",
+        "heads": {head: out for head, out in HEAD_OUTPUTS.items() if out in embed_outputs},
         "opset": options.opset,
         "fused_ops": fused,
         "attention_fused": attention_fused(fused, cfg.num_hidden_layers),

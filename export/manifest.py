@@ -10,6 +10,22 @@ from .errors import ModelSourceError
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+# What a model reads: single texts, or text pairs (cross-encoders), tokenized together with segment ids.
+INPUT_KINDS = ("text", "pair")
+# The heads the runtime knows, each reading one output of embed.onnx (a new head adds an entry and a post-processing
+# function in engine/runtime/heads.py).
+HEAD_OUTPUTS = {"pooled": "sentence_embedding", "tokens": "token_embeddings"}
+
+
+def model_io(manifest: dict) -> tuple[str, dict[str, str]]:
+    """What an export reads and writes: its input kind and its heads (head name -> the embed.onnx output it reads).
+
+    Exports written before these fields existed read single texts and have a head per known output they list.
+    """
+    if "heads" in manifest:
+        return manifest.get("input", "text"), dict(manifest["heads"])
+    outputs = manifest.get("outputs", {}).get("embed.onnx", [])
+    return "text", {head: out for head, out in HEAD_OUTPUTS.items() if out in outputs}
 
 
 def sha256_file(path: Path) -> str:
@@ -47,6 +63,11 @@ def read_manifest(folder: str | Path, require_valid: bool = True) -> dict:
                                f"re-export with 'engine export MODEL {folder} --overwrite'")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelSourceError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}; re-export with --overwrite")
+    kind, heads = model_io(manifest)
+    if kind not in INPUT_KINDS or not heads or any(h not in HEAD_OUTPUTS for h in heads):
+        raise ModelSourceError(f"{path}: input {kind!r} with heads {sorted(heads)} is not something this version runs "
+                               f"(inputs: {', '.join(INPUT_KINDS)}; heads: {', '.join(HEAD_OUTPUTS)}); upgrade "
+                               "embedding-engine, or re-export with this one")
     if require_valid and not manifest.get("valid"):
         failures = [f for rep in manifest.get("parity", {}).values() for o in rep.get("outputs", {}).values() for f in o.get("failures", [])]
         raise ModelSourceError(f"{folder} failed parity validation and is not marked valid ({'; '.join(failures) or 'no report'}); re-export it")

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from engine import Embedder, EmbedderConfig
 from engine.cli import main
-from engine.errors import ConfigError, InputError
+from engine.errors import ConfigError, InputError, ModelFolderError
 from engine.inspect.selection import select_indices
 from export import ExportOptions, ModelSourceError, OptionError
 
@@ -70,7 +70,7 @@ def _damaged(tiny_exports, tmp_path, how: str):
 
 def test_item12_a_truncated_graph_is_named_by_its_size(tiny_exports, tmp_path):
     folder = _damaged(tiny_exports, tmp_path, "truncated")
-    with pytest.raises(ModelSourceError, match=r"embed.onnx is \d+ bytes, but manifest.json records \d+; the export is damaged"):
+    with pytest.raises(ModelFolderError, match=r"embed.onnx is \d+ bytes, but manifest.json records \d+; the export is damaged"):
         Embedder(folder, device="cpu")
     src = tmp_path / "in.txt"
     src.write_text("a text\n")
@@ -80,7 +80,7 @@ def test_item12_a_truncated_graph_is_named_by_its_size(tiny_exports, tmp_path):
 
 def test_item12_a_same_size_corrupt_graph_is_named_by_its_hash(tiny_exports, tmp_path):
     folder = _damaged(tiny_exports, tmp_path, "zeroed")
-    with pytest.raises(ModelSourceError, match="embed.onnx does not match the sha256 in manifest.json"):
+    with pytest.raises(ModelFolderError, match="embed.onnx does not match the sha256 in manifest.json"):
         Embedder(folder, device="cpu")
 
 
@@ -108,7 +108,7 @@ def test_item13_malformed_metadata_is_a_clear_error(file, content, message, tiny
         from export import export_model
 
         export_model(ExportOptions(model=str(folder), out_dir=str(tmp_path / "e")), log=lambda _m: None)
-    with pytest.raises(ModelSourceError, match=message):
+    with pytest.raises(ModelFolderError, match=message):
         Embedder(folder, cache_dir=str(tmp_path / "cache"))
     src = tmp_path / "in.txt"
     src.write_text("a text\n")
@@ -120,7 +120,7 @@ def test_item13_a_manifest_that_is_not_an_object(tiny_exports, tmp_path):
     folder = tmp_path / "export"
     shutil.copytree(tiny_exports["bert"], folder)
     (folder / "manifest.json").write_text("[]")
-    with pytest.raises(ModelSourceError, match="manifest.json holds a JSON list, not an object"):
+    with pytest.raises(ModelFolderError, match="manifest.json holds a JSON list, not an object"):
         Embedder(folder)
 
 

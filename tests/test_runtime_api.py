@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from engine import Embedder
-from engine.errors import ProviderUnavailableError
-from export import ModelSourceError, OptionError
+from engine.errors import ConfigError, ModelFolderError, ProviderUnavailableError
 
 
 @pytest.mark.parametrize("bad, index", [(["ok", None], 1), ([3, "ok"], 0), (["a", "b", b"bytes"], 2)])
@@ -20,13 +19,13 @@ def test_non_string_items_raise_type_error_naming_index(embedder, bad, index):
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelSourceError, match="does not exist"):
+    with pytest.raises(ModelFolderError, match="does not exist"):
         Embedder(tmp_path / "nope", device="cpu")
 
 
 def test_folder_without_config_or_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelSourceError, match="config.json"):
+    with pytest.raises(ModelFolderError, match="config.json"):
         Embedder(tmp_path / "empty", device="cpu")
 
 
@@ -36,14 +35,14 @@ def test_invalid_manifest_is_refused(minilm_export, tmp_path):
     manifest = json.loads((broken / "manifest.json").read_text())
     manifest["valid"] = False
     (broken / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ModelSourceError, match="not marked valid"):
+    with pytest.raises(ModelFolderError, match="not marked valid"):
         Embedder(broken, device="cpu")
 
 
 def test_options_baked_into_an_export_must_agree(minilm_export):
-    with pytest.raises(OptionError, match="pooling"):
+    with pytest.raises(ConfigError, match="pooling"):
         Embedder(minilm_export, device="cpu", pooling="cls")
-    with pytest.raises(OptionError, match="max_length"):
+    with pytest.raises(ConfigError, match="max_length"):
         Embedder(minilm_export, device="cpu", max_length=512)
 
 

@@ -15,7 +15,8 @@ from engine.bulk.output.sinks import ParquetSink
 from engine.bulk.output.writer import WriterThread
 from engine.runtime.batching import id_windows, padded_batches, plan_batches
 from engine.runtime.prefetch import prefetch
-from engine.runtime.stages import BatchPlan, EncodeStats, run_stages, scatter
+from engine.runtime.heads import HEADS, collect
+from engine.runtime.stages import BatchPlan, EncodeStats, run_stages
 
 rng = np.random.default_rng(0)
 
@@ -71,7 +72,7 @@ def test_order_is_restored_across_windows_and_batches():
     lengths = mixed_lengths(2500)
     seqs = sequences(lengths)
     stats = EncodeStats()
-    out = scatter(run_stages(id_windows(seqs, 700), fake_session, BatchPlan(2048, None, 0), stats), len(seqs), 3)
+    out = collect(run_stages(id_windows(seqs, 700), fake_session, BatchPlan(2048, None, 0), stats), len(seqs), HEADS["pooled"], (3,))
     expected = np.array([[s[0], len(s), s.sum()] for s in seqs], dtype=np.float32)
     np.testing.assert_array_equal(out, expected)
     assert stats.real_tokens == lengths.sum() and stats.batches > 10 and 0 <= stats.pad_overhead < 0.05
@@ -80,8 +81,9 @@ def test_order_is_restored_across_windows_and_batches():
 def test_batch_equals_single():
     seqs = sequences(mixed_lengths(300))
     plan = BatchPlan(4096, None, 0)
-    together = scatter(run_stages(id_windows(seqs, 300), fake_session, plan, EncodeStats()), 300, 3)
-    alone = np.concatenate([scatter(run_stages(id_windows([s], 1), fake_session, plan, EncodeStats()), 1, 3) for s in seqs])
+    together = collect(run_stages(id_windows(seqs, 300), fake_session, plan, EncodeStats()), 300, HEADS["pooled"], (3,))
+    alone = np.concatenate([collect(run_stages(id_windows([s], 1), fake_session, plan, EncodeStats()), 1, HEADS["pooled"], (3,))
+                            for s in seqs])
     np.testing.assert_array_equal(together, alone)
 
 
@@ -89,7 +91,7 @@ def test_an_error_in_the_prefetch_thread_reaches_the_caller():
     seqs = sequences(mixed_lengths(50))
 
     def windows():
-        yield 0, seqs[:25]
+        yield 0, seqs[:25], None
         raise RuntimeError("tokenizer exploded in window 2")
 
     got = []
@@ -134,10 +136,10 @@ def _rows(start: int, n: int) -> pa.Table:
 
 def test_writer_thread_flushes_parts_and_records_them(tmp_path):
     ledger = Ledger(tmp_path)
-    writer = WriterThread(ParquetSink(tmp_path).open_part, ledger)
+    writer = WriterThread(ParquetSink(tmp_path).open_part, lambda part, rec, name, size: ledger.append(rec | {"file": name, "bytes": size}))
     for part in range(3):
         for k in range(4):
-            writer.put(("rows", part, (_rows(part * 40 + k * 10, 10), _schema())))
+            writer.put(("rows", part, _rows(part * 40 + k * 10, 10)))
         writer.put(("commit", part, {"kind": "part", "part": part}))
     writer.close()
     records = ledger.parts()
@@ -162,10 +164,10 @@ def test_writer_thread_stops_on_error_and_leaves_no_part(tmp_path, monkeypatch):
     real_write = parts_mod.PartWriter.write
     monkeypatch.setattr(parts_mod.PartWriter, "write", failing_write)
     ledger = Ledger(tmp_path)
-    writer = WriterThread(ParquetSink(tmp_path).open_part, ledger)
+    writer = WriterThread(ParquetSink(tmp_path).open_part, lambda part, rec, name, size: ledger.append(rec | {"file": name, "bytes": size}))
     with pytest.raises(OSError, match="disk full"):
         for k in range(50):  # the error surfaces on a later put (or close), never a hang
-            writer.put(("rows", 0, (_rows(k * 10, 10), _schema())))
+            writer.put(("rows", 0, _rows(k * 10, 10)))
         writer.put(("commit", 0, {"kind": "part", "part": 0}))
         writer.close()
     writer._thread.join(timeout=5)

@@ -10,8 +10,8 @@ from tokenizers import Tokenizer
 
 from .tokenize import tokenize
 
-# A window: (offset of its first sequence in the caller's list, token ids of its sequences)
-Window = tuple[int, list[NDArray[np.int64]]]
+# A window: (offset of its first sequence in the caller's list, token ids of its sequences, their segment ids or None)
+Window = tuple[int, list[NDArray[np.int64]], "list[NDArray[np.int64]] | None"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Batch:
     input_ids: NDArray[np.int64]  # (B, T)
     attention_mask: NDArray[np.int64]  # (B, T)
     real_tokens: int  # non-pad tokens in the batch
+    token_type_ids: NDArray[np.int64] | None = None  # (B, T) segment ids of text pairs; None: single texts (all 0)
 
 
 def plan_batches(lengths: NDArray[np.int64], max_batch_tokens: int, max_batch_size: int | None = None,
@@ -50,8 +51,10 @@ def plan_batches(lengths: NDArray[np.int64], max_batch_tokens: int, max_batch_si
     return batches
 
 
-def pad_batch(ids: list[NDArray[np.int64]], rows: NDArray[np.int64], pad_id: int, pad_multiple: int = 1) -> Batch:
-    """Right-pad the selected token id arrays to the batch's longest (rounded up to pad_multiple).
+def pad_batch(ids: list[NDArray[np.int64]], rows: NDArray[np.int64], pad_id: int, pad_multiple: int = 1,
+              type_ids: list[NDArray[np.int64]] | None = None) -> Batch:
+    """Right-pad the selected token id arrays (and segment ids, for text pairs) to the batch's longest, rounded up to
+    pad_multiple.
 
     Every exported graph assumes right padding: 'lasttoken' pooling reads each row's last real token from the mask.
     """
@@ -59,10 +62,14 @@ def pad_batch(ids: list[NDArray[np.int64]], rows: NDArray[np.int64], pad_id: int
     t = _round_up(int(lens.max()), pad_multiple)
     input_ids = np.full((len(rows), t), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), t), dtype=np.int64)
+    segments = np.zeros((len(rows), t), dtype=np.int64) if type_ids is not None else None
     for r, i in enumerate(rows):
         input_ids[r, : lens[r]] = ids[i]
         mask[r, : lens[r]] = 1
-    return Batch(index=np.asarray(rows, dtype=np.int64), input_ids=input_ids, attention_mask=mask, real_tokens=int(lens.sum()))
+        if segments is not None:
+            segments[r, : lens[r]] = type_ids[i]
+    return Batch(index=np.asarray(rows, dtype=np.int64), input_ids=input_ids, attention_mask=mask,
+                 real_tokens=int(lens.sum()), token_type_ids=segments)
 
 
 def _round_up(x: int, multiple: int) -> int:
@@ -70,24 +77,27 @@ def _round_up(x: int, multiple: int) -> int:
     return -(-x // multiple) * multiple
 
 
-def text_windows(tok: Tokenizer, texts: list[str], window: int, truncated: list[int]) -> Iterator[Window]:
-    """Tokenize window by window (bounded memory); record each window's truncated-text count in `truncated`."""
-    for start in range(0, len(texts), window):
-        tk = tokenize(tok, texts[start:start + window])
+def text_windows(tok: Tokenizer, inputs: list, window: int, truncated: list[int]) -> Iterator[Window]:
+    """Tokenize window by window (bounded memory); record each window's truncated-input count in `truncated`.
+
+    inputs are texts, or (text, text) pairs (see tokenize.tokenize).
+    """
+    for start in range(0, len(inputs), window):
+        tk = tokenize(tok, inputs[start:start + window])
         truncated.append(int(tk.truncated.sum()))
-        yield start, tk.ids
+        yield start, tk.ids, tk.type_ids
 
 
 def id_windows(ids: list[NDArray[np.int64]], window: int) -> Iterator[Window]:
-    """Already tokenized sequences (chunk windows), split into sorting windows."""
+    """Already tokenized single-text sequences (chunk windows), split into sorting windows."""
     for start in range(0, len(ids), window):
-        yield start, ids[start:start + window]
+        yield start, ids[start:start + window], None
 
 
 def padded_batches(windows: Iterable[Window], max_batch_tokens: int, max_batch_size: int | None, pad_id: int,
                    pad_multiple: int) -> Iterator[tuple[int, Batch]]:
     """Sort each window by token length, pack it under the token budget, pad; yield (window offset, batch)."""
-    for start, ids in windows:
+    for start, ids, type_ids in windows:
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         for rows in plan_batches(lengths, max_batch_tokens, max_batch_size, pad_multiple):
-            yield start, pad_batch(ids, rows, pad_id, pad_multiple)
+            yield start, pad_batch(ids, rows, pad_id, pad_multiple, type_ids)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from export import OptionError
-
 from ..config import EmbedderConfig
+from ..errors import ConfigError
 from .postprocess import OUTPUT_PRECISIONS
 
 
@@ -16,10 +15,10 @@ def check_against_manifest(cfg: EmbedderConfig, manifest: dict, folder: Path) ->
     for name, have in baked.items():
         want = getattr(cfg, name)
         if want is not None and want != have:
-            raise OptionError(f"{folder} was exported with {name}={have!r} but {name}={want!r} was asked; "
+            raise ConfigError(f"{folder} was exported with {name}={have!r} but {name}={want!r} was asked; "
                               f"re-export with 'engine export MODEL DIR --{name.replace('_', '-')} ...' or pass the model folder")
     if cfg.max_length and cfg.max_length > manifest["max_length"]:
-        raise OptionError(f"max_length {cfg.max_length} exceeds the export's {manifest['max_length']}; re-export with --max-length")
+        raise ConfigError(f"max_length {cfg.max_length} exceeds the export's {manifest['max_length']}; re-export with --max-length")
 
 
 def texts_argument(inputs, sentences):

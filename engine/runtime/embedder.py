@@ -1,4 +1,9 @@
-"""Embedder: the stateful object that holds a session and encodes text like SentenceTransformer.encode."""
+"""Embedder: the stateful object that holds a backend and encodes text like SentenceTransformer.encode.
+
+The pipeline is tokenize -> batch (token budgets, prefetch thread) -> backend.run -> a head's post-processing ->
+collect in input order; which backend and which heads come from the export's manifest, so the encode methods below
+only choose a head and shape the answer the way sentence-transformers does.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,20 +11,24 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from tokenizers import Tokenizer
 
-from export import OptionError, read_manifest
-from export.manifest import verify_files
+from export.manifest import model_io
 
 from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig
+from ..errors import ConfigError
 from ..extras import require
+from .backend import Backend
+from .backends import open_backend
 from .batching import Batch, id_windows, text_windows
 from .checks import check_against_manifest, check_encode_options, progress_bar, texts_argument
-from .models import open_graph, resolve_export
+from .heads import HEADS, collect
+from .models import load_export, resolve_export
 from .postprocess import aggregate_chunks, l2_normalize, quantize
-from .session import choose_device, run_batch, session_device
+from .prompts import apply_prompt, prompt_named
 from .similarity import similarity, similarity_pairwise
-from .stages import BatchPlan, EncodeStats, run_stages, scatter, scatter_tokens
-from .tokenize import check_chunking, check_texts, chunk_windows, load_tokenizer, tokenize
+from .stages import BatchPlan, EncodeStats, run_stages
+from .tokenize import check_chunking, check_texts, chunk_windows, configure_tokenizer, load_tokenizer, tokenize
 
 SORT_WINDOW = 8192  # texts sorted together; bounds memory while keeping padding low
 
@@ -50,17 +59,13 @@ class Sequences:
 
 
 class Embedder:
-    """Encode texts with an exported model under onnxruntime (drop-in for SentenceTransformer.encode)."""
+    """Encode texts with an exported model (drop-in for SentenceTransformer.encode).
 
-    def __init__(self, model: str | Path | None = None, device: str = "auto", precision: str | None = None,
-                 max_length: int | None = None, max_batch_tokens: int | None = None,
-                 pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
-                 long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None) -> None:
-        cfg = EmbedderConfig(model=str(model) if model is not None else None, device=device, precision=precision,
-                             max_length=max_length, max_batch_tokens=max_batch_tokens, pooling=pooling,
-                             normalize=normalize, threads=threads, long_text=long_text, chunk_stride=chunk_stride,
-                             cache_dir=cache_dir)
-        self._setup(cfg)
+    Embedder(model, **options): options are EmbedderConfig's fields (device, precision, max_length, ...).
+    """
+
+    def __init__(self, model: str | Path | None = None, **options) -> None:
+        self._setup(EmbedderConfig(model=str(model) if model is not None else None, **options))
 
     @classmethod
     def from_config(cls, cfg: EmbedderConfig) -> "Embedder":
@@ -69,25 +74,35 @@ class Embedder:
         self._setup(cfg)
         return self
 
+    @classmethod
+    def from_backend(cls, backend: Backend, tokenizer: Tokenizer, manifest: dict, cfg: EmbedderConfig | None = None,
+                     model_dir: str | Path | None = None) -> "Embedder":
+        """An Embedder over a backend that is already open (a fake one in tests, or one a caller built itself);
+        manifest describes the model as an export's manifest.json does."""
+        self = cls.__new__(cls)
+        self._attach(cfg or EmbedderConfig(), Path(model_dir or "."), manifest, tokenizer, backend)
+        return self
+
     def _setup(self, cfg: EmbedderConfig) -> None:
-        self.config = cfg
-        self.model_dir = resolve_export(cfg)
-        self.manifest = read_manifest(self.model_dir)
-        verify_files(self.model_dir, self.manifest)  # sizes: a truncated or replaced graph is named, not parsed
-        check_against_manifest(cfg, self.manifest, self.model_dir)
-        self.max_length = cfg.max_length or self.manifest["max_length"]
-        self.dim = int(self.manifest["embedding_dim"])
-        self.tokenizer = load_tokenizer(self.model_dir, self.max_length)
-        check_chunking(self.tokenizer, self.max_length, cfg.stride_for(self.max_length))
-        self._session = open_graph(self.model_dir, "embed.onnx", self.manifest, choose_device(cfg.device), cfg.threads,
-                                   requested=cfg.device)
-        self.device = session_device(self._session)
-        self.providers = self._session.get_providers()
+        folder = resolve_export(cfg)
+        manifest = load_export(folder)
+        check_against_manifest(cfg, manifest, folder)
+        tokenizer = load_tokenizer(folder, cfg.max_length or manifest["max_length"])
+        check_chunking(tokenizer, cfg.max_length or manifest["max_length"], cfg.stride_for(cfg.max_length or manifest["max_length"]))
+        self._attach(cfg, folder, manifest, tokenizer, open_backend(folder, "embed.onnx", manifest, cfg.device, cfg.threads))
+
+    def _attach(self, cfg: EmbedderConfig, folder: Path, manifest: dict, tokenizer: Tokenizer, backend: Backend) -> None:
+        self.config, self.model_dir, self.manifest, self.backend = cfg, folder, manifest, backend
+        self.max_length = cfg.max_length or manifest["max_length"]
+        self.dim = int(manifest["embedding_dim"])
+        self.tokenizer = configure_tokenizer(tokenizer, self.max_length)
+        self.input_kind, self.heads = model_io(manifest)  # "text" or "pair"; head name -> embed.onnx output
+        self.device = backend.device
+        self.providers = backend.providers
         self.max_batch_tokens = cfg.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS[self.device]
-        self._inspect_session = None
-        self._outputs = {o.name for o in self._session.get_outputs()}
+        self._inspect_backend = None
         self.stats = EncodeStats()
-        self.similarity_fn_name = self.manifest.get("similarity_fn_name") or "cosine"
+        self.similarity_fn_name = manifest.get("similarity_fn_name") or "cosine"
 
     def reset_stats(self) -> None:
         """Zero the cumulative counters."""
@@ -110,10 +125,10 @@ class Embedder:
         texts = [texts_in] if single else list(texts_in)
         check_texts(texts)
         check_encode_options(self, precision, output_value, device, pool, truncate_dim)
-        texts = self._apply_prompt(texts, prompt_name, prompt)
+        texts = apply_prompt(self.manifest, texts, prompt_name, prompt)
         self.stats.texts += len(texts)
         if output_value == "token_embeddings":
-            tokens = self._token_embeddings(texts, batch_size)
+            tokens = self._encode_texts(texts, "tokens", batch_size, False)
             return tokens[0] if single else tokens
         if self.config.long_text == "chunk":
             chunks = self.encode_chunks(texts, batch_size=batch_size, _prompted=True)
@@ -121,9 +136,7 @@ class Embedder:
             if self.manifest["normalize"]:
                 emb = l2_normalize(emb)
         else:
-            windows = text_windows(self.tokenizer, texts, SORT_WINDOW, truncated := [])
-            emb = self._run(windows, len(texts), batch_size, bool(show_progress_bar))
-            self.stats.truncated += sum(truncated)
+            emb = self._encode_texts(texts, "pooled", batch_size, bool(show_progress_bar))
         if truncate_dim:  # Matryoshka: truncate, then normalize (as sentence-transformers does)
             emb = emb[:, :truncate_dim]
         if normalize_embeddings:
@@ -159,18 +172,18 @@ class Embedder:
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= self.manifest["max_length"]:
-            raise OptionError(f"max_seq_length must be an integer in 2..{self.manifest['max_length']} "
+            raise ConfigError(f"max_seq_length must be an integer in 2..{self.manifest['max_length']} "
                               f"(the export's max_length), got {value!r}")
         self.max_length = value
         self.tokenizer.enable_truncation(max_length=value)
 
     def encode_query(self, inputs=None, **kwargs):
         """encode with the model's 'query' prompt, when its metadata defines one."""
-        return self.encode(inputs, prompt_name=kwargs.pop("prompt_name", self._prompt_named("query")), **kwargs)
+        return self.encode(inputs, prompt_name=kwargs.pop("prompt_name", prompt_named(self.manifest, "query")), **kwargs)
 
     def encode_document(self, inputs=None, **kwargs):
         """encode with the model's 'document' (or 'passage' / 'corpus') prompt, when defined."""
-        name = next((n for n in ("document", "passage", "corpus") if n in self.manifest["prompts"]), None)
+        name = prompt_named(self.manifest, "document", "passage", "corpus")
         return self.encode(inputs, prompt_name=kwargs.pop("prompt_name", name), **kwargs)
 
     def encode_chunks(self, sentences: list[str], batch_size: int | None = None, _prompted: bool = False) -> ChunkEmbeddings:
@@ -178,10 +191,10 @@ class Embedder:
         texts = list(sentences)
         check_texts(texts)
         if not _prompted:
-            texts = self._apply_prompt(texts, None, None)
+            texts = apply_prompt(self.manifest, texts, None, None)
         stride = self.config.stride_for(self.max_length)
         ids, owner = chunk_windows(self.tokenizer, texts, self.max_length, stride)
-        emb = self._run(id_windows(ids, SORT_WINDOW), len(ids), batch_size, False)
+        emb = self._collect(id_windows(ids, SORT_WINDOW), len(ids), "pooled", batch_size, False)
         if not _prompted:  # encode() counts its own texts
             self.stats.texts += len(texts)
         specials = len(self.tokenizer.encode("").ids)
@@ -201,7 +214,7 @@ class Embedder:
     def sequences(self, texts: list[str], prompt_name: str | None = None) -> Sequences:
         """Tokenize texts as encode() does (prompt, then truncation or chunk windows per long_text); run nothing."""
         check_texts(texts)
-        texts = self._apply_prompt(list(texts), prompt_name, None)
+        texts = apply_prompt(self.manifest, list(texts), prompt_name, None)
         tk = tokenize(self.tokenizer, texts)
         if self.config.long_text != "chunk":
             return Sequences(tk.ids, np.arange(len(texts), dtype=np.int64), None, tk.full_tokens)
@@ -212,11 +225,11 @@ class Embedder:
 
     def embed_batch(self, batch: Batch) -> NDArray[np.float32]:
         """Pooled vectors (B, D) float32 of one padded batch (rows in the batch's order); counted in stats."""
-        out = run_batch(self._session, batch, self.manifest["inputs"], ["sentence_embedding"], self.device)[0]
+        out = self._head_output(batch, "pooled")
         self.stats.real_tokens += batch.real_tokens
         self.stats.padded_tokens += batch.input_ids.size
         self.stats.batches += 1
-        return out
+        return HEADS["pooled"].post(batch, out)
 
     def join_sequences(self, seqs: Sequences, emb: NDArray[np.float32]) -> NDArray[np.float32]:
         """Per-text vectors (N, D) from per-sequence vectors emb (S, D): chunks averaged by tokens, as encode() does."""
@@ -229,53 +242,42 @@ class Embedder:
         """Hidden states and attentions per text from the introspection graph (see engine.runtime.introspect)."""
         from .introspect import run_inspection
 
-        if self._inspect_session is None:
-            self._inspect_session = open_graph(self.model_dir, "inspect.onnx", self.manifest, self.device, self.config.threads)
+        if self._inspect_backend is None:
+            self._inspect_backend = open_backend(self.model_dir, "inspect.onnx", self.manifest, self.device,
+                                                 self.config.threads)
         texts = [texts] if isinstance(texts, str) else list(texts)
-        return run_inspection(self._inspect_session, self.tokenizer, texts, self.manifest["inputs"],
-                              self.manifest["pad_token_id"], self.max_length)
+        return run_inspection(self._inspect_backend, self.tokenizer, texts, self.manifest["pad_token_id"], self.max_length)
 
-    def _stages(self, windows, batch_size: int | None, output: str):
-        """(window offset, batch, output) for every padded batch of windows, run on this Embedder's session."""
-        plan = BatchPlan(self.max_batch_tokens, batch_size, self.manifest["pad_token_id"], 8 if self.device == "cuda" else 1)
-        inputs = self.manifest["inputs"]
+    # -- the pipeline: windows of sequences -> padded batches -> backend -> head -> input order ---------------------
+    def _head_output(self, batch: Batch, head: str) -> np.ndarray:
+        """The raw graph output a head reads, for one padded batch."""
+        name = self.heads[head]
+        return self.backend.run(batch, [name])[name]
 
-        def run(batch):
-            return run_batch(self._session, batch, inputs, [output], self.device)[0]
-        return run_stages(windows, run, plan, self.stats)
+    def _encode_texts(self, texts: list, head: str, batch_size: int | None, progress: bool):
+        """Tokenize (truncating to max_length) and run every text through head, in input order."""
+        if head not in self.heads:
+            raise ConfigError(f"{self.model_dir} was exported without the {head!r} head; re-export it with "
+                              f"'engine export MODEL DIR{HEAD_EXPORT_FLAG.get(head, '')}'")
+        truncated: list[int] = []
+        result = self._collect(text_windows(self.tokenizer, texts, SORT_WINDOW, truncated), len(texts), head,
+                               batch_size, progress)
+        self.stats.truncated += sum(truncated)
+        return result
 
-    def _run(self, windows, n: int, batch_size: int | None, progress: bool) -> NDArray[np.float32]:
-        """Pooled vectors (n, D) float32 of n sequences, scattered back into input order."""
+    def _collect(self, windows, n: int, head: str, batch_size: int | None, progress: bool):
+        """Run n sequences' windows through head: (n, D) float32 for the pooled head, a list for ragged ones."""
+        plan = BatchPlan(self.max_batch_tokens, batch_size, self.pad_id, self.pad_multiple)
         bar = progress_bar(n, progress)
-        out = scatter(self._stages(windows, batch_size, "sentence_embedding"), n, self.dim, bar.update if bar else None)
+        results = run_stages(windows, lambda batch: self._head_output(batch, head), plan, self.stats)
+        out = collect(results, n, HEADS[head], (self.dim,), bar.update if bar else None)
         if bar:
             bar.close()
         return out
 
-    def _token_embeddings(self, texts: list[str], batch_size: int | None) -> list[NDArray[np.float32]]:
-        """Per-text (t_i, H) token vectors, padding removed."""
-        if "token_embeddings" not in self._outputs:
-            raise OptionError(f"{self.model_dir} was exported without token embeddings; re-export with --token-embeddings")
-        truncated: list[int] = []
-        windows = text_windows(self.tokenizer, texts, SORT_WINDOW, truncated)
-        result = scatter_tokens(self._stages(windows, batch_size, "token_embeddings"), len(texts))
-        self.stats.truncated += sum(truncated)
-        return result
-
-    def _apply_prompt(self, texts: list[str], prompt_name: str | None, prompt: str | None) -> list[str]:
-        """Prepend a prompt the way sentence-transformers does (explicit prompt, named prompt, or the default)."""
-        prompts = self.manifest["prompts"]
-        if prompt is None:
-            name = prompt_name or self.manifest.get("default_prompt_name")
-            if prompt_name and prompt_name not in prompts:
-                raise ValueError(f"prompt_name {prompt_name!r} not found; the model defines {sorted(prompts) or 'no prompts'}")
-            prompt = prompts.get(name, "") if name else ""
-        return [prompt + t for t in texts] if prompt else texts
-
-    def _prompt_named(self, name: str) -> str | None:
-        """name if the model defines that prompt, else None."""
-        return name if name in self.manifest["prompts"] else None
-
     def __repr__(self) -> str:
         return (f"Embedder(model_dir={str(self.model_dir)!r}, device={self.device!r}, precision={self.manifest['precision']!r}, "
                 f"dim={self.dim}, max_length={self.max_length})")
+
+
+HEAD_EXPORT_FLAG = {"tokens": " --token-embeddings"}  # the export option that adds a head, for the missing-head message

@@ -5,13 +5,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from ..errors import InputError
+from .backend import Backend
 from .batching import pad_batch
-from .session import run_batch, session_device
 from .tokenize import check_texts, tokenize
 
 # Bytes of attention probabilities one batch may produce: rows * layers * heads * T * T * 4 stays under this.
@@ -105,8 +104,8 @@ def plan_rows(lengths: NDArray[np.int64], layers: int, heads: int, budget: int =
     return groups
 
 
-def run_inspection(session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str], input_names: list[str],
-                   pad_id: int, max_length: int, budget: int = ATTENTION_BUDGET) -> Inspection:
+def run_inspection(backend: Backend, tokenizer: Tokenizer, texts: list[str], pad_id: int, max_length: int,
+                   budget: int = ATTENTION_BUDGET) -> Inspection:
     """Tokenize, pad, run inspect.onnx batch by batch, and trim each text's outputs to its own tokens.
 
     Raises InputError for an empty text (or an empty list); warns (UserWarning) when a text was truncated to max_length.
@@ -114,13 +113,13 @@ def run_inspection(session: ort.InferenceSession, tokenizer: Tokenizer, texts: l
     ids, truncated = prepare_ids(tokenizer, texts, max_length)
     n = len(ids)
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
-    layers, heads = _graph_dims(session)
-    device = session_device(session)
+    layers, heads = _graph_dims(backend)
     hidden: list = [None] * n
     attn: list = [None] * n
     for rows in plan_rows(lengths, layers, heads, budget):
         batch = pad_batch(ids, rows, pad_id)
-        hs, at = run_batch(session, batch, input_names, ["hidden_states", "attentions"], device)
+        out = backend.run(batch, ["hidden_states", "attentions"])
+        hs, at = out["hidden_states"], out["attentions"]
         # hs (L+1, B, T, H), at (L, B, heads, T, T)
         for r, i in enumerate(batch.index):
             t = int(lengths[i])
@@ -132,9 +131,9 @@ def run_inspection(session: ort.InferenceSession, tokenizer: Tokenizer, texts: l
                       truncated=truncated)
 
 
-def _graph_dims(session: ort.InferenceSession) -> tuple[int, int]:
+def _graph_dims(backend: Backend) -> tuple[int, int]:
     """Layers and heads from the attentions output's static shape (L, batch, heads, T, T); large defaults when symbolic."""
-    shape = next(o.shape for o in session.get_outputs() if o.name == "attentions")
-    layers = shape[0] if isinstance(shape[0], int) else 48
-    heads = shape[2] if isinstance(shape[2], int) else 32  # symbolic after export: budget as for a large model
+    shape = backend.outputs["attentions"]
+    layers = shape[0] if shape[0] is not None else 48
+    heads = shape[2] if shape[2] is not None else 32  # symbolic after export: budget as for a large model
     return layers, heads

@@ -6,16 +6,17 @@ copied folder still finds its export) and torch imported, to export when the con
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 
-from export import __version__ as exporter_version, read_manifest
+from export import ExportError, OptionError, __version__ as exporter_version, read_manifest
 from export.manifest import MANIFEST, verify_files, write_json_atomic
 
 from ..config import EmbedderConfig
-from ..errors import ModelFolderError, ProviderUnavailableError
+from ..errors import ConfigError, ModelFolderError
 from ..extras import require_exporter
 from ..filelock import exclusive_lock
 
@@ -45,8 +46,34 @@ def is_export_folder(path: Path) -> bool:
     return (path / MANIFEST).is_file()
 
 
+@contextlib.contextmanager
+def engine_errors():
+    """The exporter's errors raised through the runtime, as the engine's own: an option the exporter refuses is a
+    ConfigError, anything else (a damaged export, a model folder it cannot read, a missed parity bar) a
+    ModelFolderError with the same message; the exporter's error stays as __cause__."""
+    try:
+        yield
+    except OptionError as err:
+        raise ConfigError(str(err)) from err
+    except ExportError as err:
+        raise ModelFolderError(str(err), report=getattr(err, "report", None)) from err
+
+
+def load_export(folder: Path) -> dict:
+    """The manifest of an export folder, checked (marked valid, every file it vouches for at its recorded size)."""
+    with engine_errors():
+        manifest = read_manifest(folder)
+        verify_files(folder, manifest)  # sizes: a truncated or replaced graph is named, not parsed
+    return manifest
+
+
 def resolve_export(cfg: EmbedderConfig, log=lambda _m: None) -> Path:
     """Return an export folder for cfg.model: itself if already exported, else a cached export made on first use."""
+    with engine_errors():
+        return _resolve_export(cfg, log)
+
+
+def _resolve_export(cfg: EmbedderConfig, log) -> Path:
     model = str(cfg.model) if cfg.model else str(bundled_model())
     path = Path(model).expanduser()
     if path.is_dir() and is_export_folder(path):
@@ -110,18 +137,3 @@ def _valid_export(target: Path) -> bool:
     except Exception:  # an invalid cached export is rebuilt by the caller
         return False
     return True
-
-
-def open_graph(folder: Path, name: str, manifest: dict, device: str, threads: int | None, requested: str | None = None):
-    """An onnxruntime session on one graph of an export folder; a file that fails to load is checked against the
-    manifest's sha256 so the error names the damaged file instead of a protobuf parse error."""
-    from .session import open_session
-
-    try:
-        return open_session(folder / name, device, threads, requested=requested)
-    except ProviderUnavailableError:
-        raise
-    except Exception as err:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for a damaged graph
-        verify_files(folder, manifest, hashes=True)
-        raise ModelFolderError(f"{folder / name} cannot be loaded by onnxruntime ({type(err).__name__}: {err}); "
-                               f"re-export with 'engine export MODEL {folder} --overwrite'") from err

@@ -1,7 +1,8 @@
-"""The encoding stages: plan and pad batches in a background thread (pre), run each batch (core), scatter (post).
+"""The encoding stages: plan and pad batches in a background thread (pre), run each batch (core); heads.collect
+gathers the rows back in order (post).
 
-run_stages knows nothing of onnxruntime: it takes a function that runs one padded batch, so the batching, ordering
-and threading can be tested with a fake session.
+run_stages knows nothing of backends: it takes a function that runs one padded batch, so the batching, ordering
+and threading can be tested with a fake one.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from .batching import Batch, Window, padded_batches
 from .prefetch import prefetch
@@ -61,23 +61,3 @@ def run_stages(windows: Iterable[Window], run: RunFn, plan: BatchPlan, stats: En
             yield start, batch, out
     finally:
         stats.seconds += time.perf_counter() - started
-
-
-def scatter(results: Iterable[tuple[int, Batch, np.ndarray]], n: int, dim: int, on_batch: Callable[[int], None] | None = None) -> NDArray[np.float32]:
-    """Pooled vectors (n, dim) float32 in the caller's order, from batches that came in length order."""
-    out = np.empty((n, dim), dtype=np.float32)
-    for start, batch, emb in results:  # emb (B, dim) float32
-        out[start + batch.index] = emb
-        if on_batch:
-            on_batch(len(batch.index))
-    return out
-
-
-def scatter_tokens(results: Iterable[tuple[int, Batch, np.ndarray]], n: int) -> list[NDArray[np.float32]]:
-    """Per-sequence (t_i, H) token vectors in the caller's order, padding removed."""
-    out: list = [None] * n
-    for start, batch, tok in results:  # tok (B, T, H) float32
-        lengths = batch.attention_mask.sum(1)
-        for r, i in enumerate(batch.index):
-            out[start + i] = tok[r, : lengths[r]].copy()
-    return out

@@ -15,9 +15,10 @@ from ..errors import ConfigError, ModelFolderError
 class Tokenized:
     """Token ids of a list of texts, unpadded."""
 
-    ids: list[NDArray[np.int64]]  # one (t_i,) array per text, special tokens included
-    truncated: NDArray[np.bool_]  # (N,) True where the text lost tokens to max_length
-    full_tokens: NDArray[np.int64]  # (N,) tokens each text has before truncation, special tokens included
+    ids: list[NDArray[np.int64]]  # one (t_i,) array per input, special tokens included
+    truncated: NDArray[np.bool_]  # (N,) True where the input lost tokens to max_length
+    full_tokens: NDArray[np.int64]  # (N,) tokens each input has before truncation, special tokens included
+    type_ids: list[NDArray[np.int64]] | None = None  # one (t_i,) array of segment ids per text pair; None for texts
 
 
 def load_tokenizer(model_dir: Path, max_length: int) -> Tokenizer:
@@ -28,7 +29,11 @@ def load_tokenizer(model_dir: Path, max_length: int) -> Tokenizer:
     path = Path(model_dir) / "tokenizer.json"
     if not path.is_file():
         raise ModelFolderError(f"{model_dir} has no tokenizer.json; re-export the model with 'engine export'")
-    tok = Tokenizer.from_file(str(path))
+    return configure_tokenizer(Tokenizer.from_file(str(path)), max_length)
+
+
+def configure_tokenizer(tok: Tokenizer, max_length: int) -> Tokenizer:
+    """The runtime's settings on a tokenizer: no padding (batches pad themselves), truncation at max_length."""
     tok.no_padding()
     tok.enable_truncation(max_length=max_length)
     return tok
@@ -41,17 +46,27 @@ def check_texts(texts: list) -> None:
             raise TypeError(f"texts[{i}] is {type(t).__name__}, not str; every item must be a string (use '' for empty)")
 
 
-def tokenize(tok: Tokenizer, texts: list[str]) -> Tokenized:
-    """Tokenize a batch of texts (Rust, parallel) without padding."""
-    encodings = tok.encode_batch(texts)
+def check_pairs(pairs: list) -> None:
+    """Raise TypeError naming the first item that is not a pair of strings (a model whose input is text pairs)."""
+    for i, p in enumerate(pairs):
+        if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(t, str) for t in p)):
+            raise TypeError(f"inputs[{i}] is {type(p).__name__}, not a pair of strings; this model reads text pairs, "
+                            "e.g. [(query, passage), ...]")
+
+
+def tokenize(tok: Tokenizer, inputs: list) -> Tokenized:
+    """Tokenize a batch (Rust, parallel) without padding: texts, or (text, text) pairs, which also get segment ids."""
+    pairs = bool(inputs) and not isinstance(inputs[0], str)
+    encodings = tok.encode_batch([tuple(p) for p in inputs] if pairs else inputs)
     ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
     truncated = np.fromiter((bool(e.overflowing) for e in encodings), dtype=bool, count=len(encodings))
     full = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
     if truncated.any():  # each overflowing piece repeats the special tokens; count its content once
-        specials = len(tok.encode("").ids)
+        specials = len((tok.encode("", "") if pairs else tok.encode("")).ids)
         for i in np.flatnonzero(truncated):
             full[i] += sum(len(o.ids) - specials for o in encodings[i].overflowing)
-    return Tokenized(ids=ids, truncated=truncated, full_tokens=full)
+    type_ids = [np.asarray(e.type_ids, dtype=np.int64) for e in encodings] if pairs else None
+    return Tokenized(ids=ids, truncated=truncated, full_tokens=full, type_ids=type_ids)
 
 
 def special_affixes(tok: Tokenizer) -> tuple[list[int], list[int]]:

@@ -1,8 +1,9 @@
-"""Open onnxruntime sessions on CPU or CUDA, and check which provider really runs them."""
+"""The onnxruntime backend: sessions on CPU or CUDA, the provider really used checked, IO binding on CUDA."""
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,9 @@ import onnxruntime as ort
 
 from export.devices import gpu_visible
 
-from ..errors import ProviderUnavailableError
-from .batching import Batch
+from ...errors import ProviderUnavailableError
+from ..backend import feed
+from ..batching import Batch
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -73,28 +75,36 @@ def open_session(path: Path, device: str, threads: int | None = None, requested:
         if requested == "cuda":
             raise ProviderUnavailableError(msg)
         if not _warned_fallback:
-            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
             _warned_fallback = True
         sess = sess or ort.InferenceSession(str(path), sess_options=opts, providers=[CPU])
     return sess
 
 
-def session_device(sess: ort.InferenceSession) -> str:
-    """'cuda' or 'cpu', from the provider the session really uses."""
-    return "cuda" if sess.get_providers()[0] == CUDA else "cpu"
+class OrtBackend:
+    """One onnxruntime session behind the Backend interface."""
 
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session = session
+        self.providers = session.get_providers()
+        self.device = "cuda" if self.providers[0] == CUDA else "cpu"
+        self.inputs = tuple(i.name for i in session.get_inputs())
+        self.outputs = {o.name: tuple(d if isinstance(d, int) else None for d in o.shape) for o in session.get_outputs()}
 
-def run_batch(sess: ort.InferenceSession, batch: Batch, input_names: list[str], outputs: list[str], device: str) -> list[np.ndarray]:
-    """Run one batch; on CUDA bind inputs and outputs on the device and copy back only the requested outputs."""
-    feed = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-    if "token_type_ids" in input_names:
-        feed["token_type_ids"] = np.zeros_like(batch.input_ids)
-    if device != "cuda":
-        return sess.run(outputs, feed)
-    binding = sess.io_binding()
-    for name, arr in feed.items():
-        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, "cuda", 0))
-    for name in outputs:
-        binding.bind_output(name, "cuda")
-    sess.run_with_iobinding(binding)
-    return binding.copy_outputs_to_cpu()
+    @classmethod
+    def open(cls, path: Path, device: str, threads: int | None) -> "OrtBackend":
+        """A session on path for device as asked ('auto', 'cpu' or 'cuda')."""
+        return cls(open_session(path, choose_device(device), threads, requested=device))
+
+    def run(self, batch: Batch, outputs: Sequence[str]) -> dict[str, np.ndarray]:
+        """Run one batch; on CUDA bind inputs and outputs on the device and copy back only the requested outputs."""
+        arrays = feed(batch, self.inputs)
+        if self.device != "cuda":
+            return dict(zip(outputs, self.session.run(list(outputs), arrays)))
+        binding = self.session.io_binding()
+        for name, arr in arrays.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, "cuda", 0))
+        for name in outputs:
+            binding.bind_output(name, "cuda")
+        self.session.run_with_iobinding(binding)
+        return dict(zip(outputs, binding.copy_outputs_to_cpu()))
