@@ -172,9 +172,9 @@ def test_embedder_flags(tmp_path, minilm_export, real_texts):
     assert "truncated texts 0" in r.stdout
     want = Embedder(minilm_export, device="cpu", max_length=64, long_text="chunk", chunk_stride=8).encode(long_texts)
     np.testing.assert_allclose(embeddings(read_output(tmp_path / "b")), want, atol=1e-5)
-    # Options baked into an export cannot be changed at run time: a clear error, exit 1.
+    # Options baked into an export cannot be changed at run time: a usage error (exit 2), as any bad option.
     r = run([src, tmp_path / "c", "--model", minilm_export, "--no-normalize"])
-    assert r.exit_code == 1 and "normalize" in r.output
+    assert r.exit_code == 2 and "normalize" in r.output
 
 
 def test_quiet_prints_nothing_and_log_lines_otherwise(tmp_path, minilm_export, texts):

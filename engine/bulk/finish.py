@@ -9,7 +9,8 @@ from .ledger import Ledger
 from .output.parts import write_success
 from .plan import ENGINE_VERSION, OutputPlan
 from .progress import Progress, Summary
-from .resume import calibration, total
+from .partstats import total
+from .resume import calibration
 
 
 def finish_run(plan: OutputPlan, ledger: Ledger, summary: Summary, progress: Progress, started: float,

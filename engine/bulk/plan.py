@@ -21,7 +21,7 @@ from export.manifest import manifest_hash
 from .job import EmbedJob
 from .ledger import LEDGER_VERSION, fingerprint
 from .output.parts import output_schema
-from .output.sinks import Sink
+from .output.sinks import Sink, open_sink
 from .readers import InputFile
 
 ENGINE_VERSION = __version__  # recorded in every output part and in _SUCCESS
@@ -49,6 +49,14 @@ class OutputPlan:
 
     def scanned(self, columns: pa.Schema, total_rows: int) -> "OutputPlan":
         return dataclasses.replace(self, columns=columns, total_rows=total_rows)
+
+    def absolute(self) -> "OutputPlan":
+        """This plan with absolute input, output and model paths, as every Ray worker must see them."""
+        files = [dataclasses.replace(f, path=f.path.resolve()) for f in self.files]
+        cfg = self.job.embedder
+        job = dataclasses.replace(self.job, output=str(Path(self.job.output).resolve()),
+                                  embedder=dataclasses.replace(cfg, model=str(Path(cfg.model).resolve())))
+        return dataclasses.replace(self, job=job, out=self.out.resolve(), sink=open_sink(job), files=files)
 
     @property
     def fingerprint(self) -> str:

@@ -25,6 +25,12 @@ class Summary:
     already_complete: bool = False
     notes: list[str] = field(default_factory=list)  # what the sink did at the end (a LanceDB index, or why none)
 
+    def count(self, stats) -> None:
+        """Add the rows, tokens and truncated texts of a window or part (a PartStats) written by this run."""
+        self.rows += stats.rows
+        self.real_tokens += stats.real_tokens
+        self.truncated += stats.truncated
+
     @property
     def rows_per_second(self) -> float:
         """End to end: rows over the whole wall time (model load, first-use export and scan included)."""

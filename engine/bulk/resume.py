@@ -8,14 +8,13 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from export import read_manifest
-
 from ..errors import OutputError
-from ..runtime.models import resolve_export
+from ..runtime.models import load_export, resolve_export
 from .job import EmbedJob
 from .ledger import LEDGER, SUCCESS, Ledger, identity_diff
 from .output.folder import clean_stale
 from .output.sinks import open_sink
+from .partstats import total
 from .plan import OutputPlan
 from .progress import Progress, Summary
 from .readers import list_inputs
@@ -28,11 +27,6 @@ def calibration(ledger: Ledger) -> NDArray[np.float32] | None:
     return np.asarray(cal["ranges"], dtype=np.float32) if cal else None
 
 
-def total(parts: dict[int, dict], key: str) -> int:
-    """One count summed over the ledger's part records."""
-    return sum(p[key] for p in parts.values())
-
-
 def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None) -> tuple[EmbedJob, OutputPlan, Ledger]:
     """Claim the output (a parquet folder or a LanceDB table), resolve the model (exported once into the cache;
     job.embedder.model becomes the export folder) unless its manifest is given, plan, and open (lock) the ledger;
@@ -42,7 +36,7 @@ def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None)
     if manifest is None:
         folder = resolve_export(job.embedder, log=progress.message)  # exported once, into the cache; say so
         job = dataclasses.replace(job, embedder=dataclasses.replace(job.embedder, model=str(folder)))
-        manifest = read_manifest(folder)
+        manifest = load_export(folder)
     plan = OutputPlan.build(job, sink, files, manifest)
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)

@@ -16,16 +16,13 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from ..bulk.embedding import embedded_windows, unit_windows
 from ..bulk.output.parts import PartWriter, convert, embedding_array, part_name
-from ..bulk.plan import OutputPlan
-from ..bulk.run import window_table
-from ..bulk.windows import windows
+from ..bulk.partstats import STATS, PartStats
 from ..config import EmbedderConfig
 from ..errors import InputError
 from ..runtime import Embedder
-from ..runtime.prefetch import prefetch
 
-STATS = ("rows", "input_rows", "skipped", "emptied", "real_tokens", "truncated")
 # One output row per window (progress; it also keeps Ray Data's no-progress guard quiet on long units) and one per unit.
 RESULT_SCHEMA = pa.schema([("kind", pa.string()), ("part", pa.int64()), ("tmp", pa.string()), ("seconds", pa.float64()),
                            ("worker", pa.string())] + [(k, pa.int64()) for k in STATS])
@@ -41,9 +38,8 @@ def embedder_for(cfg: EmbedderConfig, cpus: float) -> Embedder:
 class EmbedUnits:
     """Embed units (whole parts of an embed job) into temp part files; the driver renames and records them."""
 
-    def __init__(self, plan: OutputPlan, rows_per_file: list[int], ranges: NDArray[np.float32] | None, cpus: float) -> None:
-        self.plan, self.rows_per_file, self.ranges = plan, rows_per_file, ranges
-        self.schema = plan.part_schema(ranges)
+    def __init__(self, plan, rows_per_file: list[int], ranges: NDArray[np.float32] | None, cpus: float) -> None:
+        self.plan, self.rows_per_file, self.ranges = plan, rows_per_file, ranges  # plan: the job's OutputPlan
         self.embedder = embedder_for(plan.job.embedder, cpus)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -51,33 +47,24 @@ class EmbedUnits:
         for part in batch.column("part").to_pylist():
             yield from self._unit(part)
 
-    def _row(self, kind: str, part: int, tmp: str | None, seconds: float, stats: dict) -> pa.Table:
+    def _row(self, kind: str, part: int, tmp: str | None, seconds: float, stats: PartStats) -> pa.Table:
         return pa.Table.from_pylist([{"kind": kind, "part": part, "tmp": tmp, "seconds": seconds, "worker": self.worker}
-                                     | stats], schema=RESULT_SCHEMA)
+                                     | stats.to_dict()], schema=RESULT_SCHEMA)
 
     def _unit(self, part: int) -> Iterator[pa.Table]:
         """Read, validate (the bad-row policy), embed and write one part to a temp name unique to this attempt."""
-        plan, emb = self.plan, self.embedder
-        R = plan.job.rows_per_part
-        rows = range(part * R, min((part + 1) * R, plan.total_rows))
+        plan = self.plan
         tmp = f".{part_name(part)}.{uuid.uuid4().hex[:12]}.tmp"  # a retried unit never writes over a dead attempt's file
         started = time.perf_counter()
-        total = dict.fromkeys(STATS, 0)
+        total = PartStats()
         writer = None
         try:
-            for w in prefetch(windows(plan.job, plan.files, set(), plan.keep_schema, plan.id_type, rows,
-                                      self.rows_per_file), depth=2):
-                stats = {"rows": len(w.texts), "input_rows": w.rows_in, "skipped": w.skipped, "emptied": w.emptied,
-                         "real_tokens": 0, "truncated": 0}
-                if w.texts:
-                    before = (emb.stats.real_tokens, emb.stats.truncated)
-                    vectors = emb.encode(w.texts)  # (N, D) float32
-                    stats["real_tokens"] = emb.stats.real_tokens - before[0]
-                    stats["truncated"] = emb.stats.truncated - before[1]
-                    if writer is None:
-                        writer = PartWriter(plan.out, part, self.schema, tmp=tmp)
-                    writer.write(window_table(w, vectors, plan, self.ranges, self.schema))
-                total = {k: total[k] + stats[k] for k in STATS}
+            for _w, table, stats in embedded_windows(unit_windows(plan, part, self.rows_per_file), self.embedder, plan,
+                                                     self.ranges):
+                if table is not None:
+                    writer = writer or PartWriter(plan.out, part, table.schema, tmp=tmp)
+                    writer.write(table)
+                total.add(stats)
                 yield self._row("window", part, None, 0.0, stats)
         except BaseException:
             if writer is not None:

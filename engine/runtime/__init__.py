@@ -1,4 +1,13 @@
-"""The runtime: text in, vectors out. Knows no files, HTTP or CLI; needs only onnxruntime, tokenizers and numpy."""
+"""The runtime: text in, vectors out. Knows no files, HTTP or CLI.
+
+  tokenize, batching, prefetch, stages   texts (or text pairs) -> padded batches, prepared in a background thread
+  backend                                the Backend interface: a padded batch -> named output arrays
+  backends/                              the backends (ort: onnxruntime) and open_backend, the one place that picks one
+  heads                                  a graph output -> per-input results (pooled vector, token vectors, ...)
+  embedder                               Embedder: the pipeline behind sentence-transformers' encode
+  models                                 a model argument -> a checked export folder (exported once, cached)
+  pooling, postprocess, similarity, prompts, introspect, checks: the numpy and sentence-transformers parts
+"""
 from .embedder import ChunkEmbeddings, Embedder, Sequences
 from .stages import EncodeStats
 

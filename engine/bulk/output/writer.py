@@ -1,5 +1,5 @@
 """WriterThread: writes row groups into the current part (a parquet temp file, or LanceDB upserts); a commit finishes
-the part (renames the file) and records it in the ledger.
+the part (renames the file) and hands it to on_commit, which records it in the ledger.
 
 The main thread only embeds; parquet encoding, fsyncs and ledger appends happen here. The queue is short, so memory
 stays bounded by a couple of windows, and an error in this thread surfaces in the main thread on its next put().
@@ -13,15 +13,15 @@ from typing import Callable
 
 import pyarrow as pa
 
-from ..ledger import Ledger
+OnCommit = Callable[[int, object, "str | None", int], None]  # (part, the commit's payload, file name or None, bytes)
 
 
 class WriterThread:
-    """Apply ('rows', part, (table, schema)) and ('commit', part, ledger record) operations in order."""
+    """Apply ('rows', part, table) and ('commit', part, payload) operations in order."""
 
-    def __init__(self, open_part: Callable[[int, pa.Schema], object], ledger: Ledger) -> None:
+    def __init__(self, open_part: Callable[[int, pa.Schema], object], on_commit: OnCommit) -> None:
         # open_part(index, schema) -> a part with write(table), commit() -> (file name or None, bytes) and abort()
-        self.open_part, self.ledger = open_part, ledger
+        self.open_part, self.on_commit = open_part, on_commit
         self.q: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self._writer = None
@@ -47,14 +47,13 @@ class WriterThread:
                     return
                 kind, part, payload = op
                 if kind == "rows":
-                    table, schema = payload
                     if self._writer is None:
-                        self._writer = self.open_part(part, schema)
-                    self._writer.write(table)
+                        self._writer = self.open_part(part, payload.schema)
+                    self._writer.write(payload)
                 else:  # commit
                     name, size = self._writer.commit() if self._writer is not None else (None, 0)
                     self._writer = None
-                    self.ledger.append(payload | {"file": name, "bytes": size, "committed_at": time.time()})
+                    self.on_commit(part, payload, name, size)
         except BaseException as err:  # surfaced in the main thread by put() / close()
             self.error = err
             if self._writer is not None:
