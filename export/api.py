@@ -240,7 +240,7 @@ def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_o
         "inputs": input_names,
         "outputs": {"embed.onnx": embed_outputs, "inspect.onnx": list(INSPECT_OUTPUTS)},
         "input": "text",
-        "heads": {head: out for head, out in HEAD_OUTPUTS.items() if out in embed_outputs},
+        "head_outputs": {head: out for head, out in HEAD_OUTPUTS.items() if out in embed_outputs},
         "opset": options.opset,
         "fused_ops": fused,
         "attention_fused": attention_fused(fused, cfg.num_hidden_layers),

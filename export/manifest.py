@@ -22,8 +22,8 @@ def model_io(manifest: dict) -> tuple[str, dict[str, str]]:
 
     Exports written before these fields existed read single texts and have a head per known output they list.
     """
-    if "heads" in manifest:
-        return manifest.get("input", "text"), dict(manifest["heads"])
+    if "head_outputs" in manifest:
+        return manifest.get("input", "text"), dict(manifest["head_outputs"])
     outputs = manifest.get("outputs", {}).get("embed.onnx", [])
     return "text", {head: out for head, out in HEAD_OUTPUTS.items() if out in outputs}
 

@@ -39,7 +39,7 @@ def fake_manifest(max_length: int = 32, input_kind: str = "text", token_embeddin
             "embedding_dim": DIM, "pooling": "mean", "normalize": False, "precision": "fp32", "max_length": max_length,
             "pad_token_id": 0, "prompts": {"query": "query: "}, "default_prompt_name": None,
             "inputs": ["input_ids", "attention_mask", "token_type_ids"], "outputs": {"embed.onnx": outputs},
-            "input": input_kind, "heads": {h: o for h, o in (("pooled", "sentence_embedding"), ("tokens", "token_embeddings"))
+            "input": input_kind, "head_outputs": {h: o for h, o in (("pooled", "sentence_embedding"), ("tokens", "token_embeddings"))
                                            if o in outputs}}
 
 

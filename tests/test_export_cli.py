@@ -124,7 +124,7 @@ def test_unsupported_architecture_lists_supported(tmp_path):
 @pytest.mark.parametrize("arch", ["distilbert", "electra"])
 def test_pooler_on_architectures_without_one(arch, tiny_models, tmp_path):
     result = run(tiny_models[arch], tmp_path / "e", "--pooling", "pooler")
-    assert result.exit_code == 1 and f"pooling 'pooler' needs a pooler layer, which {arch} has not" in result.output
+    assert result.exit_code == 2 and f"pooling 'pooler' needs a pooler layer, which {arch} has not" in result.output
 
 
 def test_pooler_without_trained_weights_is_refused(tmp_path, tokenizer_texts):
@@ -157,14 +157,14 @@ def test_checkpoint_missing_encoder_weights_is_refused(tiny_models, tmp_path):
 ])
 def test_conflicting_flags(flags, message, tiny_models, tmp_path):
     result = run(tiny_models["bert"], tmp_path / "e", *flags)
-    assert result.exit_code == 1 and message in result.output
+    assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "e").exists() and _no_partials(tmp_path)
 
 
 def test_max_length_limit_accounts_for_the_padding_offset(tiny_models, tmp_path):
     """RoBERTa-style position ids start at pad_id + 1: 66 positions hold 64 tokens."""
     result = run(tiny_models["xlm-roberta"], tmp_path / "e", "--max-length", "65")
-    assert result.exit_code == 1 and "it accepts 2..64 tokens" in result.output
+    assert result.exit_code == 2 and "it accepts 2..64 tokens" in result.output
 
 
 def test_unknown_choices_are_usage_errors(tiny_models, tmp_path):

@@ -30,7 +30,7 @@ def test_item7_max_length_below_2_is_refused_everywhere(value, minilm_export, ti
     r = cli("embed", src, tmp_path / "out", "--model", minilm_export, "--max-length", value)
     assert r.exit_code == 2
     r = cli("export", tiny_models["bert"], tmp_path / "e", "--max-length", value)
-    assert r.exit_code == 1 and f"--max-length {value} is out of range" in r.output
+    assert r.exit_code == 2 and f"--max-length {value} is out of range" in r.output
     with pytest.raises(OptionError, match="is out of range"):
         ExportOptions(model=str(tiny_models["bert"]), out_dir=str(tmp_path / "e"), max_length=value)
     assert not (tmp_path / "e").exists()
@@ -48,14 +48,14 @@ def test_item7_chunking_needs_room_in_the_config():
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_item8_non_finite_parity_thresholds_are_refused(flag, value, tiny_models, tmp_path):
     r = cli("export", tiny_models["bert"], tmp_path / "e", flag, value)
-    assert r.exit_code == 1 and "must be a finite number" in r.output, r.output
+    assert r.exit_code == 2 and "must be a finite number" in r.output, r.output
     assert not (tmp_path / "e").exists()
 
 
 @pytest.mark.parametrize("opset", [5, 12, 24, 99])
 def test_item15_unsupported_opsets_are_refused_up_front(opset, tiny_models, tmp_path):
     r = cli("export", tiny_models["bert"], tmp_path / "e", "--opset", opset)
-    assert r.exit_code == 1 and f"--opset {opset} is not supported; choose 13..23" in r.output
+    assert r.exit_code == 2 and f"--opset {opset} is not supported; choose 13..23" in r.output
     assert r.stdout == "" and not (tmp_path / "e").exists()
 
 

@@ -111,7 +111,7 @@ def test_every_head_the_manifest_can_name_has_a_post_processing_step():
 
 def test_manifests_without_heads_read_as_single_text_models_with_their_outputs():
     old = fake_manifest()
-    del old["heads"], old["input"]
+    del old["head_outputs"], old["input"]
     assert model_io(old) == ("text", {"pooled": "sentence_embedding", "tokens": "token_embeddings"})
     old["outputs"]["embed.onnx"] = ["sentence_embedding"]
     assert model_io(old) == ("text", {"pooled": "sentence_embedding"})
