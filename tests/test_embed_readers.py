@@ -4,7 +4,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.bulk.readers import format_of, list_inputs, read_file
+from engine.bulk.input import format_of, list_inputs, read_file
 
 
 def test_parquet_reader_memory_does_not_grow_with_the_file(tmp_path, real_texts):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..config import EmbedderConfig
 from ..errors import ConfigError
-from .readers import BAD_ROW_POLICIES
+from .rows import BAD_ROW_POLICIES
 
 DTYPES = ("float32", "float16", "int8", "ubinary")  # ubinary: packed sign bits, as sentence-transformers names it
 DEFAULT_ROWS_PER_PART = 100_000

@@ -22,7 +22,7 @@ from .job import EmbedJob
 from .ledger import LEDGER_VERSION, fingerprint
 from .output.parts import output_schema
 from .output.sinks import Sink, open_sink
-from .readers import InputFile
+from .input import InputFile
 
 ENGINE_VERSION = __version__  # recorded in every output part and in _SUCCESS
 

@@ -17,7 +17,7 @@ from .output.sinks import open_sink
 from .partstats import total
 from .plan import OutputPlan
 from .progress import Progress, Summary
-from .readers import list_inputs
+from .input import list_inputs
 from .scan import read_columns_schema, scan_input
 
 

@@ -7,7 +7,9 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InputError
-from .readers import Chunk
+from .input import Chunk
+
+BAD_ROW_POLICIES = ("error", "skip", "empty")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from ..errors import InputError
 from .idcheck import KeySpill, id_keys
 from .job import EmbedJob
 from .progress import Progress
-from .readers import Chunk, InputFile, read_file
+from .input import Chunk, InputFile, read_file
 from .rows import apply_policy, id_kind
 
 

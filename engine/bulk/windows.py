@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from .job import EmbedJob
-from .readers import InputFile
+from .input import InputFile
 from .rows import Piece, apply_policy
 from .scan import read_chunks
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..bulk.job import DEFAULT_ROWS_PER_PART, DTYPES, EmbedJob
-from ..bulk.readers import BAD_ROW_POLICIES
+from ..bulk.job import BAD_ROW_POLICIES, DEFAULT_ROWS_PER_PART, DTYPES, EmbedJob
 from ..config import EmbedderConfig
 from .errors import handle_errors
 from .options import embedder_options

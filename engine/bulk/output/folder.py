@@ -12,7 +12,7 @@ from export.paths import check_output_path, delete_output
 
 from ...errors import OutputError
 from ..ledger import LEDGER, SUCCESS, Ledger
-from ..readers import InputFile
+from ..input import InputFile
 from .parts import PART_PREFIX
 
 

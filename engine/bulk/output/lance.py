@@ -23,10 +23,10 @@ from ...errors import OutputError
 from ...extras import require
 from ..job import EmbedJob
 from ..ledger import LEDGER, SUCCESS, Ledger
-from ..readers import InputFile
+from ..input import InputFile
 from .folder import exclude_output
 from .lance_index import build_index, index_plan
-from .sinks import schema_ranges
+from .parts import schema_ranges
 
 
 class LanceSink:

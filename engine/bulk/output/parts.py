@@ -69,6 +69,13 @@ def calibrate_int8(emb: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.vstack([np.full(emb.shape[1], -m), np.full(emb.shape[1], m)]).astype(np.float32)
 
 
+def schema_ranges(plan, ranges: NDArray[np.float32] | None) -> NDArray[np.float32] | None:
+    """The int8 ranges for the output schema; int8 with no row ever embedded still needs some for the metadata."""
+    if ranges is None and plan.job.dtype == "int8":
+        return calibrate_int8(np.zeros((0, plan.dim), np.float32))
+    return ranges
+
+
 def embedding_array(values: NDArray, dtype: str, dim: int) -> pa.FixedSizeListArray:
     """(N, W) numpy array to a fixed-size-list Arrow array of the output type."""
     typ = embedding_type(dtype, dim)

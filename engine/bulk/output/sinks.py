@@ -18,9 +18,9 @@ from numpy.typing import NDArray
 
 from ..job import EmbedJob
 from ..ledger import SUCCESS, Ledger
-from ..readers import InputFile
+from ..input import InputFile
 from .folder import exclude_output, prepare_folder
-from .parts import PartWriter, calibrate_int8
+from .parts import PartWriter, schema_ranges
 
 
 class Sink(Protocol):
@@ -76,13 +76,6 @@ class ParquetSink:
             name, _ = PartWriter(self.state, 0, plan.part_schema(schema_ranges(plan, ranges))).commit()
             files = [name]
         return {"files": files}
-
-
-def schema_ranges(plan, ranges: NDArray[np.float32] | None) -> NDArray[np.float32] | None:
-    """The int8 ranges for the output schema; int8 with no row ever embedded still needs some for the metadata."""
-    if ranges is None and plan.job.dtype == "int8":
-        return calibrate_int8(np.zeros((0, plan.dim), np.float32))
-    return ranges
 
 
 def open_sink(job: EmbedJob):

@@ -1,18 +1,19 @@
-"""The JSON Lines reader of engine embed: one object per line, every line's fields checked."""
+"""The JSON Lines reader: one object per line, every line's fields checked."""
 from __future__ import annotations
 
 import json
 
 import pyarrow as pa
 
-from ..errors import InputError
-from .readers import Chunk, _check_columns, _encodable, _open_binary, _other_columns
+from ...errors import InputError
+from .chunk import Chunk
+from .columns import check_columns, encodable, open_binary, other_columns
 
 
 def read_jsonl(f, text_column, id_column, keep_columns, chunk_rows):
     """JSON Lines: one object per line; blank lines are ignored; a line that is not a JSON object is a corrupt file."""
-    others = _other_columns(id_column, keep_columns)
-    with _open_binary(f) as fh:
+    others = other_columns(id_column, keep_columns)
+    with open_binary(f) as fh:
         texts, values, lines, bad, bad_fields, row, lineno = [], {c: [] for c in others}, [], set(), {}, 0, 0
         for raw in fh:
             lineno += 1
@@ -30,14 +31,14 @@ def read_jsonl(f, text_column, id_column, keep_columns, chunk_rows):
             if not isinstance(obj, dict):
                 raise InputError(f"{f.name}, line {lineno}: a JSON {type(obj).__name__}, not an object; "
                                  "JSON Lines input needs one object per line")
-            _check_columns(f, obj, text_column, id_column, keep_columns, f", line {lineno}")  # every line, as the first
+            check_columns(f, obj, text_column, id_column, keep_columns, f", line {lineno}")  # every line, as the first
             text = obj[text_column]
-            if invalid and isinstance(text, str) and not _encodable(text):
+            if invalid and isinstance(text, str) and not encodable(text):
                 bad.add(len(texts))
                 text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # flagged: never embedded
             for c in others:
                 v = obj[c]
-                if isinstance(v, str) and not _encodable(v):
+                if isinstance(v, str) and not encodable(v):
                     if c == id_column:
                         raise InputError(f"{f.name}, line {lineno}: the id (--id-column {c!r}) is not valid UTF-8 "
                                          "(or holds a lone surrogate); fix the file's encoding")

@@ -1,11 +1,13 @@
-"""CSV input: the text, id and kept columns read as bytes and decoded here, with a parse block that grows for huge records."""
+"""The CSV reader: the text, id and kept columns read as bytes and decoded here, with a parse block that grows for huge
+records."""
 from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..errors import InputError
-from .readers import Chunk, _check_columns, _decode_all, _other_columns
+from ...errors import InputError
+from .chunk import Chunk
+from .columns import check_columns, decode_all, other_columns
 
 CSV_BLOCK = 4 << 20  # bytes pyarrow parses at once; a record must fit in one block
 CSV_MAX_BLOCK = 1 << 30
@@ -16,7 +18,7 @@ def read_csv(f, text_column, id_column, keep_columns, chunk_rows):
 
     A record longer than the block pyarrow parses at once is retried with a 4x larger block, up to 1 GiB.
     """
-    others = _other_columns(id_column, keep_columns)
+    others = other_columns(id_column, keep_columns)
     block, done = CSV_BLOCK, 0  # rows already yielded, skipped when a retry reads the file again
     while True:
         try:
@@ -39,7 +41,7 @@ def _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, blo
         # First the header only: the column names, to report a missing one with the list.
         names = pacsv.open_csv(source, parse_options=parse, read_options=read,
                                convert_options=pacsv.ConvertOptions(column_types={text_column: pa.binary()})).schema.names
-        _check_columns(f, names, text_column, id_column, keep_columns)
+        check_columns(f, names, text_column, id_column, keep_columns)
     wanted = list(dict.fromkeys([text_column] + others))
     convert = pacsv.ConvertOptions(column_types={c: pa.binary() for c in wanted}, include_columns=wanted)
     with pa.input_stream(str(f.path), compression="gzip" if f.compressed else None) as source:
@@ -53,7 +55,7 @@ def _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, blo
             for start in range(first, batch.num_rows, chunk_rows):
                 part = batch.slice(start, chunk_rows)
                 file_row = row + start
-                texts, bad = _decode_all(part.column(text_column).to_pylist())
+                texts, bad = decode_all(part.column(text_column).to_pylist())
                 columns, bad_fields = {}, {}
                 for c in others:
                     columns[c] = _decode_field(f, part.column(c).to_pylist(), c, c == id_column, file_row, bad_fields)
