@@ -18,11 +18,11 @@ from numpy.typing import NDArray
 from export import __version__
 from export.manifest import manifest_hash
 
+from .input import InputFile
 from .job import EmbedJob
 from .ledger import LEDGER_VERSION, fingerprint
 from .output.parts import output_schema
 from .output.sinks import Sink, open_sink
-from .input import InputFile
 
 ENGINE_VERSION = __version__  # recorded in every output part and in _SUCCESS
 

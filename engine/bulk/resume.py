@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from ..errors import OutputError
 from ..runtime.models import load_export, resolve_export
+from .input import list_inputs
 from .job import EmbedJob
 from .ledger import LEDGER, SUCCESS, Ledger, identity_diff
 from .output.folder import clean_stale
@@ -17,7 +18,6 @@ from .output.sinks import open_sink
 from .partstats import total
 from .plan import OutputPlan
 from .progress import Progress, Summary
-from .input import list_inputs
 from .scan import read_columns_schema, scan_input
 
 

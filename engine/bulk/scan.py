@@ -15,9 +15,9 @@ import pyarrow as pa
 
 from ..errors import InputError
 from .idcheck import KeySpill, id_keys
+from .input import Chunk, InputFile, read_file
 from .job import EmbedJob
 from .progress import Progress
-from .input import Chunk, InputFile, read_file
 from .rows import apply_policy, id_kind
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from .job import EmbedJob
 from .input import InputFile
+from .job import EmbedJob
 from .rows import Piece, apply_policy
 from .scan import read_chunks
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-from ..bulk.job import DEFAULT_WINDOW_ROWS
-from ..bulk.readers import BAD_ROW_POLICIES
+from ..bulk.job import BAD_ROW_POLICIES, DEFAULT_WINDOW_ROWS
 from ..config import EmbedderConfig
 from ..errors import ConfigError
 from ..runtime.models import resolve_export

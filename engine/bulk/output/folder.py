@@ -11,8 +11,8 @@ from pathlib import Path
 from export.paths import check_output_path, delete_output
 
 from ...errors import OutputError
-from ..ledger import LEDGER, SUCCESS, Ledger
 from ..input import InputFile
+from ..ledger import LEDGER, SUCCESS, Ledger
 from .parts import PART_PREFIX
 
 

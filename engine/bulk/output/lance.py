@@ -21,9 +21,9 @@ from export.paths import check_output_path
 
 from ...errors import OutputError
 from ...extras import require
+from ..input import InputFile
 from ..job import EmbedJob
 from ..ledger import LEDGER, SUCCESS, Ledger
-from ..input import InputFile
 from .folder import exclude_output
 from .lance_index import build_index, index_plan
 from .parts import schema_ranges

@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from ..input import InputFile
 from ..job import EmbedJob
 from ..ledger import SUCCESS, Ledger
-from ..input import InputFile
 from .folder import exclude_output, prepare_folder
 from .parts import PartWriter, schema_ranges
 
