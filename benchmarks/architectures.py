@@ -91,7 +91,7 @@ def bench_arch(arch: str, work: Path, corpus: list[str], texts: list[str], max_l
     ref = st.encode(texts, batch_size=32)
     fp32 = engines["fp32"].encode(texts)
     int8 = engines["int8"].encode(texts) if "int8" in engines else None
-    tokens = sum(len(engines["fp32"].tokenizer.encode(t).ids) for t in texts)
+    tokens = sum(len(engines["fp32"].rust_tokenizer.encode(t).ids) for t in texts)
     for fn in systems.values():  # warm-up
         fn()
     seconds: dict = {name: [] for name in systems}

@@ -123,7 +123,7 @@ def _pct(a: np.ndarray, q: float) -> float | None:
 
 def offline_rate(embedder, texts: list[str]) -> float:
     """Real tokens/s of Embedder.encode on texts (tokens counted as the server counts them: truncated, specials in)."""
-    tokens = sum(len(e.ids) for e in embedder.tokenizer.encode_batch(texts))
+    tokens = sum(len(e.ids) for e in embedder.rust_tokenizer.encode_batch(texts))
     t = time.perf_counter()
     embedder.encode(texts)
     return tokens / (time.perf_counter() - t)

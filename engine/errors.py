@@ -16,6 +16,11 @@ class ConfigError(EngineError, ValueError):
     """An option value is invalid, or one the chosen export cannot honour (the CLI exits 2, a usage error)."""
 
 
+class UnsupportedError(EngineError, NotImplementedError):
+    """A sentence-transformers method or attribute an Embedder cannot honour (it holds an ONNX export, not PyTorch
+    modules); the message names what to use instead."""
+
+
 class MissingExtraError(EngineError, ImportError):
     """A feature needs an optional dependency group that is not installed; the message names the pip command."""
 

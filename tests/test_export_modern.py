@@ -149,7 +149,7 @@ def test_embedder_matches_sentence_transformers(arch, modern, embedders, real_te
     _folder, _out, m, st = modern(arch)
     emb = embedders(arch)
     texts = _texts(real_texts)
-    lengths = [len(emb.tokenizer.encode(t).ids) for t in texts]
+    lengths = [len(emb.rust_tokenizer.encode(t).ids) for t in texts]
     assert min(lengths) <= 2 and max(lengths) == TINY_MAX_LENGTH  # from the shortest to truncated at max_length
     emb.reset_stats()
     ours = emb.encode(texts, batch_size=8)
@@ -179,10 +179,10 @@ def test_qwen3_tokenizer_appends_eos_and_chunks_keep_it(modern, embedders):
     folder, _out, _m, st = modern("qwen3")
     emb = embedders("qwen3")
     eos = json.loads((folder / "config.json").read_text())["eos_token_id"]
-    ids = emb.tokenizer.encode("a short query").ids
+    ids = emb.rust_tokenizer.encode("a short query").ids
     assert ids[-1] == eos and ids[0] != eos
     assert ids == st.tokenizer("a short query")["input_ids"]
-    assert special_affixes(emb.tokenizer) == ([], [eos])
+    assert special_affixes(emb.rust_tokenizer) == ([], [eos])
 
 
 @pytest.mark.parametrize("pooling,ok", [("cls+mean", True), ("lasttoken+mean-sqrt-len+max", True), ("mean+mean", False),

@@ -226,7 +226,7 @@ def test_analyses_check_ranges(inspection, tmp_path):
 
 
 def test_special_tokens(embedder):
-    assert special_tokens(embedder.tokenizer) == {"[CLS]", "[SEP]"}
+    assert special_tokens(embedder.rust_tokenizer) == {"[CLS]", "[SEP]"}
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -59,6 +59,6 @@ def test_token_ids_of_another_tokenizer_are_refused_with_the_fix(server, embedde
     for ids in ([15339, 1917], [40188, 264, 1296]):  # as tiktoken's cl100k_base might encode short texts
         with pytest.raises(openai.BadRequestError, match="check_embedding_ctx_length=False"):
             lc.client.create(input=[ids], model=server.model)
-    own = [e.ids for e in embedder.tokenizer.encode_batch(["hello world"])]  # the model's own ids are still welcome
+    own = [e.ids for e in embedder.rust_tokenizer.encode_batch(["hello world"])]  # the model's own ids are still welcome
     got = lc.client.create(input=own, model=server.model, encoding_format="float").data[0].embedding
     assert cos_min([got], embedder.encode(["hello world"])) > MIN_COS

@@ -25,7 +25,7 @@ def test_every_vector_goes_back_to_its_own_text_in_order():
     emb = fake_embedder(backend, max_batch_tokens=256)
     batch = texts(500)
     out = emb.encode(batch)
-    want = np.stack([expected_vector(emb.tokenizer.encode(t).ids) for t in batch])
+    want = np.stack([expected_vector(emb.rust_tokenizer.encode(t).ids) for t in batch])
     np.testing.assert_array_equal(out, want)
     assert len(backend.batches) > 10  # really batched
     assert any((b.attention_mask == 0).any() for b in backend.batches)  # and really padded
@@ -53,7 +53,7 @@ def test_the_token_head_returns_each_texts_own_tokens_without_padding():
     batch = texts(40)
     tokens = emb.encode(batch, output_value="token_embeddings")
     for text, t in zip(batch, tokens):
-        ids = emb.tokenizer.encode(text).ids
+        ids = emb.rust_tokenizer.encode(text).ids
         assert t.shape == (len(ids), DIM)
         np.testing.assert_array_equal(t[:, 0], ids)
 

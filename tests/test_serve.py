@@ -65,7 +65,7 @@ def test_openai_float_equals_encode(server, client, embedder, texts):
     assert got.shape == (len(texts), embedder.dim)
     assert cos_min(got, embedder.encode(texts)) >= MIN_COS
     assert resp.model == server.model
-    tokens = sum(len(e.ids) for e in embedder.tokenizer.encode_batch(texts))  # truncated at 256, specials counted
+    tokens = sum(len(e.ids) for e in embedder.rust_tokenizer.encode_batch(texts))  # truncated at 256, specials counted
     assert resp.usage.prompt_tokens == resp.usage.total_tokens == tokens
 
 
@@ -79,7 +79,7 @@ def test_openai_base64(server, client, embedder, texts):
 
 
 def test_token_id_inputs(server, client, embedder, texts):
-    ids = [e.ids for e in embedder.tokenizer.encode_batch(texts[:5])]
+    ids = [e.ids for e in embedder.rust_tokenizer.encode_batch(texts[:5])]
     many = client.embeddings.create(model=server.model, input=ids, encoding_format="float")
     assert cos_min([d.embedding for d in many.data], embedder.encode(texts[:5])) >= MIN_COS
     one = client.embeddings.create(model=server.model, input=ids[0], encoding_format="float")
@@ -110,7 +110,7 @@ def test_tei_embed(server, embedder, texts):
 
 def test_tei_truncate_false_is_413_with_token_count(server, embedder, texts):
     long_text = texts[10]
-    tok = embedder.tokenizer
+    tok = embedder.rust_tokenizer
     tok.no_truncation()
     try:
         full = len(tok.encode(long_text).ids)

@@ -31,7 +31,7 @@ def auth(key: str = KEY) -> dict:
 def texts_of_tokens(embedder, real_texts, low: int, high: int) -> list[str]:
     """Real paragraphs, in order, until their (truncated) tokens reach at least low and stay under high."""
     out, total = [], 0
-    for text, enc in zip(real_texts, embedder.tokenizer.encode_batch(real_texts)):
+    for text, enc in zip(real_texts, embedder.rust_tokenizer.encode_batch(real_texts)):
         if total >= low:
             break
         if total + len(enc.ids) < high:

@@ -55,7 +55,7 @@ def run_inspect(job: InspectJob) -> InspectResult:
             warnings.simplefilter("always", UserWarning)
             ins = emb.inspect(list(job.texts))
         result.warnings += [str(w.message) for w in caught]
-        ignore = special_tokens(emb.tokenizer) if job.ignore_special else set()
+        ignore = special_tokens(emb.rust_tokenizer) if job.ignore_special else set()
         written = write_text_outputs(ins, list(job.texts), out, layer_list, head_list, ignore, job.save_arrays, title=name)
         result.table = written.table
         result.files += written.files

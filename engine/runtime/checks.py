@@ -34,15 +34,33 @@ def check_encode_options(emb, precision: str, output_value, device, pool, trunca
     """Refuse encode options this Embedder cannot honour, naming the fix."""
     if precision not in OUTPUT_PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {', '.join(OUTPUT_PRECISIONS)}")
-    if output_value not in ("sentence_embedding", "token_embeddings"):
-        raise ValueError(f"output_value {output_value!r} must be 'sentence_embedding' or 'token_embeddings'")
-    if device is not None and device != emb.device:
-        raise ValueError(f"this Embedder runs on {emb.device!r}; choose the device when creating it, "
-                         f"Embedder(..., device={device!r})")
+    if output_value not in ("sentence_embedding", "token_embeddings", None):
+        raise ValueError(f"output_value {output_value!r} must be 'sentence_embedding', 'token_embeddings' or None (all outputs)")
+    if output_value is None and precision != "float32":
+        raise ValueError("precision applies to sentence or token embeddings, not to output_value=None (all outputs); "
+                         f"use output_value='sentence_embedding' with precision={precision!r}")
+    check_device(emb.device, device)
     if pool is not None:
-        raise ValueError("pool (multi-process encoding) is not needed: one Embedder already uses every core")
-    if truncate_dim is not None and not 1 <= truncate_dim <= emb.dim:
-        raise ValueError(f"truncate_dim must be in 1..{emb.dim}, got {truncate_dim}")
+        raise ValueError("pool (multi-process encoding) is not needed: one Embedder already uses every core; "
+                         "call encode(texts) without pool=")
+    if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int)
+                                     or not 1 <= truncate_dim <= emb.dim):
+        raise ValueError(f"truncate_dim must be in 1..{emb.dim}, got {truncate_dim!r}")
+
+
+def check_device(own: str, device) -> None:
+    """encode(device=...) may only name the Embedder's own device ('cuda' and 'cuda:0' are the same GPU)."""
+    if device is None:
+        return
+    if isinstance(device, (list, tuple)):
+        raise ValueError(f"device={list(device)!r} asks for sentence-transformers' multi-process encoding, which an "
+                         "Embedder does not need: it already runs every CPU core, or its GPU; call encode(texts) "
+                         "without device=, and for several GPUs run one Embedder per GPU (CUDA_VISIBLE_DEVICES)")
+    kind, _, index = str(device).partition(":")  # a string or a torch.device
+    if kind != own or index not in ("", "0"):
+        gpu = f" with CUDA_VISIBLE_DEVICES={index} (it runs on the first visible GPU)" if index not in ("", "0") else ""
+        raise ValueError(f"this Embedder runs on {str(own)!r}; choose the device when creating it, "
+                         f"Embedder(..., device={kind!r}){gpu}")
 
 
 def progress_bar(total: int, enabled: bool):

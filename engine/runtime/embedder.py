@@ -17,16 +17,16 @@ from export.manifest import model_io
 
 from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig
 from ..errors import ConfigError
-from ..extras import require
 from .backend import Backend
 from .backends import open_backend
 from .batching import Batch, id_windows, text_windows
 from .checks import check_against_manifest, check_encode_options, progress_bar, texts_argument
+from .dropin import SentenceTransformerAPI
 from .heads import HEADS, collect
 from .models import load_export, resolve_export
 from .postprocess import aggregate_chunks, l2_normalize, quantize
-from .prompts import apply_prompt, prompt_named
-from .similarity import similarity, similarity_pairwise
+from .prompts import apply_prompt, check_requested_prompt
+from .st_outputs import Device, all_outputs, empty_answer, sentence_answer
 from .stages import BatchPlan, EncodeStats, run_stages
 from .tokenize import check_chunking, check_texts, chunk_windows, configure_tokenizer, load_tokenizer, tokenize
 
@@ -58,51 +58,65 @@ class Sequences:
         return np.bincount(self.owner, weights=lengths, minlength=len(self.full_tokens)).astype(np.int64)
 
 
-class Embedder:
-    """Encode texts with an exported model (drop-in for SentenceTransformer.encode).
+class Embedder(SentenceTransformerAPI):
+    """Encode texts with an exported model (drop-in for SentenceTransformer; see engine.runtime.dropin).
 
-    Embedder(model, **options): options are EmbedderConfig's fields (device, precision, max_length, ...).
+    Embedder(model, **options): options are EmbedderConfig's fields (device, precision, max_length, ...). The
+    keyword arguments similarity_fn_name, truncate_dim, prompts and default_prompt_name are SentenceTransformer's
+    constructor arguments: object state (settable attributes too), over the export's saved metadata.
     """
 
-    def __init__(self, model: str | Path | None = None, **options) -> None:
-        self._setup(EmbedderConfig(model=str(model) if model is not None else None, **options))
+    def __init__(self, model: str | Path | None = None, *, similarity_fn_name=None, truncate_dim: int | None = None,
+                 prompts: dict[str, str] | None = None, default_prompt_name: str | None = None, **options) -> None:
+        cfg = EmbedderConfig(model=str(model) if model is not None else None, **options)
+        self._setup(cfg, dict(similarity_fn_name=similarity_fn_name, truncate_dim=truncate_dim, prompts=prompts,
+                              default_prompt_name=default_prompt_name))
 
     @classmethod
-    def from_config(cls, cfg: EmbedderConfig) -> "Embedder":
-        """Build from a frozen EmbedderConfig (what the CLI and pipelines use)."""
+    def from_config(cls, cfg: EmbedderConfig, **st_args) -> "Embedder":
+        """Build from a frozen EmbedderConfig (what the CLI and pipelines use); st_args: similarity_fn_name,
+        truncate_dim, prompts, default_prompt_name, as in Embedder(...)."""
         self = cls.__new__(cls)
-        self._setup(cfg)
+        self._setup(cfg, st_args)
         return self
 
     @classmethod
     def from_backend(cls, backend: Backend, tokenizer: Tokenizer, manifest: dict, cfg: EmbedderConfig | None = None,
-                     model_dir: str | Path | None = None) -> "Embedder":
+                     model_dir: str | Path | None = None, **st_args) -> "Embedder":
         """An Embedder over a backend that is already open (a fake one in tests, or one a caller built itself);
-        manifest describes the model as an export's manifest.json does."""
+        manifest describes the model as an export's manifest.json does; st_args as in from_config."""
         self = cls.__new__(cls)
         self._attach(cfg or EmbedderConfig(), Path(model_dir or "."), manifest, tokenizer, backend)
+        self._st_state(st_args, False, Path(model_dir) if model_dir is not None else None)
         return self
 
-    def _setup(self, cfg: EmbedderConfig) -> None:
+    def _setup(self, cfg: EmbedderConfig, st_args: dict) -> None:
         folder = resolve_export(cfg)
         manifest = load_export(folder)
         check_against_manifest(cfg, manifest, folder)
         tokenizer = load_tokenizer(folder, cfg.max_length or manifest["max_length"])
         check_chunking(tokenizer, cfg.max_length or manifest["max_length"], cfg.stride_for(cfg.max_length or manifest["max_length"]))
         self._attach(cfg, folder, manifest, tokenizer, open_backend(folder, "embed.onnx", manifest, cfg.device, cfg.threads))
+        self._st_state(st_args, cfg.model, folder)
+
+    def _st_state(self, st_args: dict, model_arg, tokenizer_config_dir: Path | None) -> None:
+        unknown = set(st_args) - {"similarity_fn_name", "truncate_dim", "prompts", "default_prompt_name"}
+        if unknown:
+            raise TypeError(f"unexpected keyword arguments {sorted(unknown)}")
+        self._init_st_state(st_args.get("similarity_fn_name"), st_args.get("truncate_dim"), st_args.get("prompts"),
+                            st_args.get("default_prompt_name"), model_arg, tokenizer_config_dir)
 
     def _attach(self, cfg: EmbedderConfig, folder: Path, manifest: dict, tokenizer: Tokenizer, backend: Backend) -> None:
         self.config, self.model_dir, self.manifest, self.backend = cfg, folder, manifest, backend
         self.max_length = cfg.max_length or manifest["max_length"]
         self.dim = int(manifest["embedding_dim"])
-        self.tokenizer = configure_tokenizer(tokenizer, self.max_length)
+        self._tokenizer = configure_tokenizer(tokenizer, self.max_length)  # the runtime's own (rust_tokenizer)
         self.input_kind, self.heads = model_io(manifest)  # "text" or "pair"; head name -> embed.onnx output
-        self.device = backend.device
+        self._device = Device(backend.device)
         self.providers = backend.providers
         self.max_batch_tokens = cfg.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS[self.device]
         self._inspect_backend = None
         self.stats = EncodeStats()
-        self.similarity_fn_name = manifest.get("similarity_fn_name") or "cosine"
 
     def reset_stats(self) -> None:
         """Zero the cumulative counters."""
@@ -114,90 +128,59 @@ class Embedder:
                convert_to_tensor: bool = False, device: str | None = None, normalize_embeddings: bool = False,
                truncate_dim: int | None = None, pool: None = None, chunk_size: int | None = None, *,
                sentences: str | list[str] | None = None):
-        """Embed texts: (N, D) float32 (1-D for a single string), SentenceTransformer.encode's names, order and semantics.
+        """Embed texts: (N, D) float32 (1-D for a single string), SentenceTransformer.encode's names, order, semantics
+        and answers (convert_to_tensor: a torch tensor, numpy when torch is not importable; output_value=None: a dict
+        per text; [] in: what sentence-transformers gives for []).
 
         batch_size caps rows per batch (the token budget packs batches either way); device must be None or this
-        Embedder's own; pool and chunk_size (multi-process encoding) are not needed and must be None. sentences= is
-        the name sentence-transformers used before version 6.
+        Embedder's own; pool (multi-process encoding) is not needed and must be None; chunk_size only sizes a pool's
+        chunks. sentences= is the name sentence-transformers used before version 6.
         """
         texts_in = texts_argument(inputs, sentences)
         single = isinstance(texts_in, str)
         texts = [texts_in] if single else list(texts_in)
         check_texts(texts)
         check_encode_options(self, precision, output_value, device, pool, truncate_dim)
-        texts = apply_prompt(self.manifest, texts, prompt_name, prompt)
+        truncate_dim = self.truncate_dim if truncate_dim is None else truncate_dim
+        texts = apply_prompt(self.prompts, self.default_prompt_name, texts, prompt_name, prompt)
+        if not texts:
+            return empty_answer(output_value, convert_to_numpy, convert_to_tensor)
         self.stats.texts += len(texts)
-        if output_value == "token_embeddings":
-            tokens = self._encode_texts(texts, "tokens", batch_size, False)
+        if output_value == "token_embeddings":  # sentence-transformers neither normalizes nor truncates these
+            tokens = quantize(self._encode_texts(texts, "tokens", batch_size, False), precision)
             return tokens[0] if single else tokens
-        if self.config.long_text == "chunk":
-            chunks = self.encode_chunks(texts, batch_size=batch_size, _prompted=True)
-            emb = aggregate_chunks(chunks.embeddings, chunks.text_index, chunks.tokens.astype(np.float32), len(texts))
-            if self.manifest["normalize"]:
-                emb = l2_normalize(emb)
-        else:
-            emb = self._encode_texts(texts, "pooled", batch_size, bool(show_progress_bar))
+        emb = self._sentence_embeddings(texts, batch_size, bool(show_progress_bar))
         if truncate_dim:  # Matryoshka: truncate, then normalize (as sentence-transformers does)
             emb = emb[:, :truncate_dim]
+        if output_value is None:
+            ids = tokenize(self._tokenizer, texts).ids
+            out = all_outputs(ids, self._encode_texts(texts, "tokens", batch_size, False), emb,
+                              "token_type_ids" in self.manifest.get("inputs", ()))
+            return out[0] if single else out
         if normalize_embeddings:
             emb = l2_normalize(emb)
-        emb = quantize(emb, precision)
-        out = emb[0] if single else emb
-        if convert_to_tensor:
-            torch = require("torch", "export", "convert_to_tensor=True")
-            return torch.from_numpy(np.ascontiguousarray(out))
-        return out if convert_to_numpy or single else list(out)
+        return sentence_answer(quantize(emb, precision), single, convert_to_numpy, convert_to_tensor)
 
-    def similarity(self, embeddings1, embeddings2) -> NDArray[np.float32]:
-        """(N, M) cosine similarities, as SentenceTransformer.similarity (numpy instead of a torch tensor)."""
-        return similarity(embeddings1, embeddings2, self.similarity_fn_name)
-
-    def similarity_pairwise(self, embeddings1, embeddings2) -> NDArray[np.float32]:
-        """(N,) cosine similarity of each pair of rows, as SentenceTransformer.similarity_pairwise."""
-        return similarity_pairwise(embeddings1, embeddings2, self.similarity_fn_name)
-
-    def get_sentence_embedding_dimension(self) -> int:
-        """Width of the sentence embedding (sentence-transformers' name before 6.2)."""
-        return self.dim
-
-    def get_embedding_dimension(self) -> int:
-        """Width of the sentence embedding (sentence-transformers' name since 6.2)."""
-        return self.dim
-
-    @property
-    def max_seq_length(self) -> int:
-        """Tokens per text (sentence-transformers' name for max_length); settable up to the export's max_length."""
-        return self.max_length
-
-    @max_seq_length.setter
-    def max_seq_length(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= self.manifest["max_length"]:
-            raise ConfigError(f"max_seq_length must be an integer in 2..{self.manifest['max_length']} "
-                              f"(the export's max_length), got {value!r}")
-        self.max_length = value
-        self.tokenizer.enable_truncation(max_length=value)
-
-    def encode_query(self, inputs=None, **kwargs):
-        """encode with the model's 'query' prompt, when its metadata defines one."""
-        return self.encode(inputs, prompt_name=kwargs.pop("prompt_name", prompt_named(self.manifest, "query")), **kwargs)
-
-    def encode_document(self, inputs=None, **kwargs):
-        """encode with the model's 'document' (or 'passage' / 'corpus') prompt, when defined."""
-        name = prompt_named(self.manifest, "document", "passage", "corpus")
-        return self.encode(inputs, prompt_name=kwargs.pop("prompt_name", name), **kwargs)
+    def _sentence_embeddings(self, texts: list[str], batch_size: int | None, progress: bool) -> NDArray[np.float32]:
+        """(N, D) pooled vectors of prompted texts: truncated at max_length, or chunked and averaged (long_text)."""
+        if self.config.long_text != "chunk":
+            return self._encode_texts(texts, "pooled", batch_size, progress)
+        chunks = self.encode_chunks(texts, batch_size=batch_size, _prompted=True)
+        emb = aggregate_chunks(chunks.embeddings, chunks.text_index, chunks.tokens.astype(np.float32), len(texts))
+        return l2_normalize(emb) if self.manifest["normalize"] else emb
 
     def encode_chunks(self, sentences: list[str], batch_size: int | None = None, _prompted: bool = False) -> ChunkEmbeddings:
         """Split each text into max_length token windows (overlapping by chunk_stride) and embed every window."""
         texts = list(sentences)
         check_texts(texts)
         if not _prompted:
-            texts = apply_prompt(self.manifest, texts, None, None)
+            texts = apply_prompt(self.prompts, self.default_prompt_name, texts, None, None)
         stride = self.config.stride_for(self.max_length)
-        ids, owner = chunk_windows(self.tokenizer, texts, self.max_length, stride)
+        ids, owner = chunk_windows(self._tokenizer, texts, self.max_length, stride)
         emb = self._collect(id_windows(ids, SORT_WINDOW), len(ids), "pooled", batch_size, False)
         if not _prompted:  # encode() counts its own texts
             self.stats.texts += len(texts)
-        specials = len(self.tokenizer.encode("").ids)
+        specials = len(self._tokenizer.encode("").ids)
         tokens = np.fromiter((len(x) - specials for x in ids), dtype=np.int64, count=len(ids))
         return ChunkEmbeddings(embeddings=emb, text_index=owner, tokens=np.maximum(tokens, 1))
 
@@ -212,14 +195,16 @@ class Embedder:
         return 8 if self.device == "cuda" else 1
 
     def sequences(self, texts: list[str], prompt_name: str | None = None) -> Sequences:
-        """Tokenize texts as encode() does (prompt, then truncation or chunk windows per long_text); run nothing."""
+        """Tokenize texts as encode() does (prompt, then truncation or chunk windows per long_text); run nothing.
+        prompt_name must be one the model defines (not one of sentence-transformers' empty placeholders), as TEI's."""
         check_texts(texts)
-        texts = apply_prompt(self.manifest, list(texts), prompt_name, None)
-        tk = tokenize(self.tokenizer, texts)
+        check_requested_prompt(prompt_name, self.prompts, self._placeholders)
+        texts = apply_prompt(self.prompts, self.default_prompt_name, list(texts), prompt_name, None)
+        tk = tokenize(self._tokenizer, texts)
         if self.config.long_text != "chunk":
             return Sequences(tk.ids, np.arange(len(texts), dtype=np.int64), None, tk.full_tokens)
-        ids, owner = chunk_windows(self.tokenizer, texts, self.max_length, self.config.stride_for(self.max_length))
-        specials = len(self.tokenizer.encode("").ids)
+        ids, owner = chunk_windows(self._tokenizer, texts, self.max_length, self.config.stride_for(self.max_length))
+        specials = len(self._tokenizer.encode("").ids)
         weights = np.fromiter((max(len(x) - specials, 1) for x in ids), dtype=np.float32, count=len(ids))
         return Sequences(ids, owner, weights, tk.full_tokens)
 
@@ -246,7 +231,7 @@ class Embedder:
             self._inspect_backend = open_backend(self.model_dir, "inspect.onnx", self.manifest, self.device,
                                                  self.config.threads)
         texts = [texts] if isinstance(texts, str) else list(texts)
-        return run_inspection(self._inspect_backend, self.tokenizer, texts, self.manifest["pad_token_id"], self.max_length)
+        return run_inspection(self._inspect_backend, self._tokenizer, texts, self.manifest["pad_token_id"], self.max_length)
 
     # -- the pipeline: windows of sequences -> padded batches -> backend -> head -> input order ---------------------
     def _head_output(self, batch: Batch, head: str) -> np.ndarray:
@@ -260,7 +245,7 @@ class Embedder:
             raise ConfigError(f"{self.model_dir} was exported without the {head!r} head; re-export it with "
                               f"'engine export MODEL DIR{HEAD_EXPORT_FLAG.get(head, '')}'")
         truncated: list[int] = []
-        result = self._collect(text_windows(self.tokenizer, texts, SORT_WINDOW, truncated), len(texts), head,
+        result = self._collect(text_windows(self._tokenizer, texts, SORT_WINDOW, truncated), len(texts), head,
                                batch_size, progress)
         self.stats.truncated += sum(truncated)
         return result

@@ -50,8 +50,8 @@ def load_state(cfg: ServeConfig):
     batcher = Batcher(embedder, metrics, cfg.max_queued_tokens, cfg.max_wait_ms / 1000,
                       ROUND_BATCHES * embedder.max_batch_tokens)
     batcher.start()
-    prefix, suffix = special_affixes(embedder.tokenizer)
-    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=embedder.tokenizer.get_vocab_size(), dim=embedder.dim,
+    prefix, suffix = special_affixes(embedder.rust_tokenizer)
+    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=embedder.rust_tokenizer.get_vocab_size(), dim=embedder.dim,
                     prefix=tuple(prefix), suffix=tuple(suffix))
     return ServerState(cfg=cfg, embedder=embedder, batcher=batcher, metrics=metrics, limits=limits, ready=True)
 
