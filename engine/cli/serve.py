@@ -4,8 +4,8 @@ from __future__ import annotations
 import click
 
 from ..config import EmbedderConfig
-from ..serve.config import (DEFAULT_MAX_INPUTS, DEFAULT_MAX_QUEUED_TOKENS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_WAIT_MS,
-                            ServeConfig)
+from ..serve.config import (DEFAULT_HEARTBEAT_S, DEFAULT_MAX_INPUTS, DEFAULT_MAX_QUEUED_TOKENS, DEFAULT_MAX_REQUEST_BYTES,
+                            DEFAULT_MAX_WAIT_MS, ServeConfig)
 from .errors import handle_errors
 from .options import embedder_options
 
@@ -23,10 +23,15 @@ from .options import embedder_options
               help="Tokens admitted and not yet embedded; past it requests get 429 with Retry-After.")
 @click.option("--max-wait-ms", type=click.FloatRange(0, 10_000), default=DEFAULT_MAX_WAIT_MS, show_default=True,
               help="How long an idle engine waits for more requests before running a partial batch.")
+@click.option("--heartbeat-s", type=click.FloatRange(0, 60), default=DEFAULT_HEARTBEAT_S, show_default=True,
+              help="An embedding request still running after this many seconds gets its 200 headers, then a space "
+                   "every as many seconds until its JSON body, so clients with short read timeouts keep waiting. "
+                   "0: send each answer only when it is complete.")
 @handle_errors
 @embedder_options
 def serve(embedder: EmbedderConfig, **server_options) -> None:
-    """Serve embeddings over HTTP: OpenAI's POST /v1/embeddings and TEI's POST /embed, plus /v1/models, /health, /metrics.
+    """Serve embeddings over HTTP: OpenAI's and infinity's POST /v1/embeddings and /embeddings, TEI's POST / and /embed
+    (and /embed_all, /similarity, /tokenize, /decode, /info), plus /v1/models, /health, /metrics.
 
     Logs one line when ready; SIGTERM or Ctrl+C stops accepting, finishes in-flight requests and exits 0.
     """

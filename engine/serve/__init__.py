@@ -1,14 +1,19 @@
-"""`engine serve`: an OpenAI- and TEI-compatible embedding server with cross-request dynamic batching.
+"""`engine serve`: an OpenAI-, infinity- and TEI-compatible embedding server with cross-request dynamic batching.
 
-  config     ServeConfig (frozen, validated)
-  schemas    OpenAI / TEI request bodies -> EmbedRequest
-  sequences  EmbedRequest -> the runtime's Sequences (tokenized off the event loop)
-  batcher    admission, round-robin rounds, the inference thread
-  responses  vectors -> JSON (orjson) or base64 bodies
-  metrics    Prometheus metrics
-  errors     the server's errors and their HTTP statuses and bodies, in one place
-  app        the Starlette routes
-  run        load, warm, bind, uvicorn, graceful stop
+  config         ServeConfig (frozen, validated)
+  schemas        request bodies (OpenAI, infinity, TEI) -> EmbedRequest and the tokenizer routes' requests
+  sequences      EmbedRequest -> the runtime's Sequences (tokenized off the event loop)
+  batcher        admission, round-robin rounds of length-sorted slices, the inference thread, per-head batches
+  responses      results -> JSON (orjson) or base64 bodies in each API's shape
+  metrics        Prometheus metrics
+  errors         the server's errors and their HTTP statuses and bodies (and which API family a path is), in one place
+  state          ServerState: what every route shares
+  transport      API key, bounded body reads, disconnect-aware waiting, counting, the heartbeat response
+  embedding      one embedding request, whatever its route
+  openai_routes  /v1/embeddings, /embeddings, /v1/models, /models, /v1/models/{id}
+  tei_routes     POST /, /embed, /embed_all, /similarity, /tokenize, /decode, /invocations; GET /info, /, /ping
+  app            the Starlette app: both route families, /health, /metrics, JSON 404 / 405
+  run            load, warm, bind, uvicorn, graceful stop
 """
 from .config import ServeConfig
 from .run import serve

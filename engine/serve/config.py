@@ -12,6 +12,7 @@ DEFAULT_MAX_REQUEST_BYTES = 8 * 2**20  # 8 MiB of JSON: ~2,000 texts of 4 KB
 DEFAULT_MAX_INPUTS = 2048  # inputs per request, OpenAI's own limit
 DEFAULT_MAX_QUEUED_TOKENS = 2**19  # admitted but unfinished tokens; ~40 s of all-MiniLM-L6-v2 work on 2 CPU cores
 DEFAULT_MAX_WAIT_MS = 0.0  # an idle engine starts at once; requests arriving during a run join the next one
+DEFAULT_HEARTBEAT_S = 1.0  # a request running longer gets its 200 headers, then a space per second until its body
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -27,6 +28,7 @@ class ServeConfig:
     max_inputs: int = DEFAULT_MAX_INPUTS
     max_queued_tokens: int = DEFAULT_MAX_QUEUED_TOKENS
     max_wait_ms: float = DEFAULT_MAX_WAIT_MS
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S  # 0: no heartbeat, every answer waits for its body
 
     def __post_init__(self) -> None:
         if not isinstance(self.embedder, EmbedderConfig):
@@ -41,6 +43,8 @@ class ServeConfig:
         _int_in("max_queued_tokens", self.max_queued_tokens, 1, None)
         if isinstance(self.max_wait_ms, bool) or not isinstance(self.max_wait_ms, (int, float)) or not 0 <= self.max_wait_ms <= 10_000:
             raise ConfigError(f"max_wait_ms must be a number of milliseconds in 0..10000, got {self.max_wait_ms!r}")
+        if isinstance(self.heartbeat_s, bool) or not isinstance(self.heartbeat_s, (int, float)) or not 0 <= self.heartbeat_s <= 60:
+            raise ConfigError(f"heartbeat_s must be a number of seconds in 0..60, got {self.heartbeat_s!r}")
 
     @property
     def model_name(self) -> str:

@@ -72,13 +72,43 @@ class ShuttingDown(RequestError):
     code = "shutting_down"
 
 
+class NotFound(RequestError):
+    """No such route, or (GET /v1/models/{id}) no such model."""
+
+    code = "not_found"
+
+
+class MethodNotAllowed(RequestError):
+    """The route exists, with other methods (the Allow header lists them)."""
+
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, allow: str = "") -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class MissingHead(RequestError):
+    """The served export lacks the output a route needs (POST /embed_all without token embeddings): TEI's 424, the
+    status it gives a model that cannot do the route's task."""
+
+    code = "unsupported_by_model"
+
+
 # status per error class; InvalidRequest is 422 on TEI's route (TEI answers validation errors with 422)
 _STATUS = {MalformedRequest: 400, InvalidRequest: 400, DimensionsOutOfRange: 400, PayloadTooLarge: 413,
-           QueueFull: 429, Unauthorized: 401, ShuttingDown: 503}
-_OPENAI_TYPE = {400: "invalid_request_error", 401: "authentication_error", 413: "invalid_request_error",
-                422: "invalid_request_error", 429: "rate_limit_error", 500: "server_error", 503: "server_error"}
-_TEI_TYPE = {400: "Validation", 401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded",
-             500: "Backend", 503: "Unhealthy"}
+           QueueFull: 429, Unauthorized: 401, ShuttingDown: 503, NotFound: 404, MethodNotAllowed: 405, MissingHead: 424}
+_OPENAI_TYPE = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
+                405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
+                424: "invalid_request_error", 429: "rate_limit_error", 500: "server_error", 503: "server_error"}
+_TEI_TYPE = {400: "Validation", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 413: "Validation",
+             422: "Validation", 424: "Backend", 429: "Overloaded", 500: "Backend", 503: "Unhealthy"}
+OPENAI_PREFIXES = ("/v1/", "/embeddings", "/models")  # OpenAI's (and infinity's) paths; every other path is TEI's
+
+
+def flavor_of(path: str) -> str:
+    """The API family a path belongs to, for the shape of its error body: 'openai' or 'tei'."""
+    return "openai" if path == "/v1" or path.startswith(OPENAI_PREFIXES) else "tei"
 
 
 def status_of(err: Exception, flavor: str) -> int:
@@ -103,6 +133,8 @@ def error_response(err: Exception, flavor: str) -> Response:
         headers["Retry-After"] = str(err.retry_after)
     if isinstance(err, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(err, MethodNotAllowed) and err.allow:
+        headers["Allow"] = err.allow
     if flavor == "tei":
         body = {"error": message, "error_type": _TEI_TYPE[status]}
     else:

@@ -1,4 +1,5 @@
-"""Request bodies of the OpenAI (/v1/embeddings) and TEI (/embed) routes, parsed into one EmbedRequest.
+"""Request bodies of the OpenAI (/v1/embeddings, /embeddings) and TEI (/embed, /embed_all, /similarity, /tokenize,
+/decode) routes, parsed into one EmbedRequest (or TokenizeRequest, DecodeRequest, SimilarityRequest).
 
 Every refusal names the field or index at fault: `input[3]`, `dimensions`, `encoding_format`.
 """
@@ -42,8 +43,14 @@ class EmbedRequest:
         return len(self.texts) if self.texts is not None else len(self.token_ids)
 
 
-def parse_openai(body: bytes, limits: Limits) -> EmbedRequest:
-    """POST /v1/embeddings: input, model, encoding_format, dimensions, user."""
+def parse_infinity(body: bytes, limits: Limits) -> EmbedRequest:
+    """POST /embeddings: parse_openai, except that dimensions 0 means none (infinity's client sends 0 by default)."""
+    return parse_openai(body, limits, zero_means_none=True)
+
+
+def parse_openai(body: bytes, limits: Limits, zero_means_none: bool = False) -> EmbedRequest:
+    """POST /v1/embeddings and /embeddings: input, model, encoding_format, dimensions, user; infinity's modality
+    ("text" only) and output_dimension (what litellm's infinity provider sends for dimensions)."""
     obj = _json_object(body)
     texts, ids = _inputs(obj, "input", limits)
     _optional(obj, "model", str)
@@ -51,6 +58,13 @@ def parse_openai(body: bytes, limits: Limits) -> EmbedRequest:
     fmt = _optional(obj, "encoding_format", str) or "float"
     if fmt not in ENCODING_FORMATS:
         raise InvalidRequest(f"encoding_format {fmt!r} is not one of {', '.join(ENCODING_FORMATS)}", "encoding_format")
+    modality = _optional(obj, "modality", str)
+    if modality not in (None, "text"):
+        raise InvalidRequest(f"modality {modality!r} is not served: this model embeds text only", "modality")
+    if obj.get("dimensions") is None and obj.get("output_dimension") is not None:
+        obj = {**obj, "dimensions": obj["output_dimension"]}
+    if zero_means_none and obj.get("dimensions") == 0 and type(obj["dimensions"]) is int:
+        obj = {**obj, "dimensions": None}
     dims = _dimensions(obj, limits.dim)
     return EmbedRequest(texts, ids, dimensions=dims, base64=fmt == "base64", normalize=dims is not None)
 
@@ -61,12 +75,107 @@ def parse_tei(body: bytes, limits: Limits) -> EmbedRequest:
     texts, ids = _inputs(obj, "inputs", limits)
     normalize = _optional(obj, "normalize", bool)
     truncate = _optional(obj, "truncate", bool)
-    direction = _optional(obj, "truncation_direction", str)
-    if direction is not None and direction.lower() != "right":
-        raise InvalidRequest(f"truncation_direction {direction!r} is not supported; texts are truncated on the right", "truncation_direction")
+    _direction(obj)
     prompt_name = _optional(obj, "prompt_name", str)
     return EmbedRequest(texts, ids, dimensions=_dimensions(obj, limits.dim), normalize=normalize is not False,
                         truncate=truncate is not False, prompt_name=prompt_name)
+
+
+def parse_embed_all(body: bytes, limits: Limits) -> EmbedRequest:
+    """POST /embed_all: inputs, truncate, truncation_direction, prompt_name (no normalize, no dimensions)."""
+    obj = _json_object(body)
+    texts, ids = _inputs(obj, "inputs", limits)
+    truncate = _optional(obj, "truncate", bool)
+    _direction(obj)
+    return EmbedRequest(texts, ids, truncate=truncate is not False, prompt_name=_optional(obj, "prompt_name", str))
+
+
+@dataclass(frozen=True)
+class SimilarityRequest:
+    """POST /similarity (TEI's sentence-similarity task): the cosine of source_sentence with each of sentences."""
+
+    embed: EmbedRequest  # source_sentence first, then sentences
+
+
+def parse_similarity(body: bytes, limits: Limits) -> SimilarityRequest:
+    """{"inputs": {"source_sentence", "sentences"}, "parameters": {"truncate", "truncation_direction", "prompt_name"}}."""
+    obj = _json_object(body)
+    inputs = obj.get("inputs")
+    if not isinstance(inputs, dict):
+        raise InvalidRequest(f"inputs is {_type(inputs)}; send {{\"source_sentence\": str, \"sentences\": [str, ...]}}", "inputs")
+    source, sentences = inputs.get("source_sentence"), inputs.get("sentences")
+    if not isinstance(source, str):
+        raise InvalidRequest(f"inputs.source_sentence is {_type(source)}, expected a string", "inputs.source_sentence")
+    if not isinstance(sentences, list) or not sentences:
+        raise InvalidRequest("inputs.sentences must be a non-empty list of strings", "inputs.sentences")
+    if len(sentences) > limits.max_inputs:
+        raise PayloadTooLarge(f"inputs.sentences has {len(sentences)} items, more than this server's limit of "
+                              f"{limits.max_inputs}", "inputs.sentences", "too_many_inputs")
+    for i, item in enumerate(sentences):
+        if not isinstance(item, str):
+            raise InvalidRequest(f"inputs.sentences[{i}] is {_type(item)}, not a string", f"inputs.sentences[{i}]")
+    params = obj.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise InvalidRequest(f"parameters is {_type(params)}, expected an object", "parameters")
+    truncate = _optional(params, "truncate", bool)
+    _direction(params)
+    return SimilarityRequest(EmbedRequest([source, *sentences], None, truncate=truncate is not False,
+                                          prompt_name=_optional(params, "prompt_name", str)))
+
+
+@dataclass(frozen=True)
+class TokenizeRequest:
+    texts: list[str]
+    add_special_tokens: bool = True
+    prompt_name: str | None = None
+
+
+def parse_tokenize(body: bytes, limits: Limits) -> TokenizeRequest:
+    """POST /tokenize: inputs (a string or a list of strings), add_special_tokens (default true), prompt_name."""
+    obj = _json_object(body)
+    texts, ids = _inputs(obj, "inputs", limits)
+    if texts is None:
+        raise InvalidRequest("inputs must be a string or a list of strings (token ids are what /tokenize returns)", "inputs")
+    add = _optional(obj, "add_special_tokens", bool)
+    return TokenizeRequest(texts, add is not False, _optional(obj, "prompt_name", str))
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    ids: list[list[int]]
+    skip_special_tokens: bool = True
+
+
+def parse_decode(body: bytes, limits: Limits) -> DecodeRequest:
+    """POST /decode: ids (a list of token ids, or a list of such lists), skip_special_tokens (default true)."""
+    obj = _json_object(body)
+    if "ids" not in obj:
+        raise InvalidRequest("ids is required: a list of token ids, or a list of such lists", "ids")
+    value = obj["ids"]
+    if not isinstance(value, list) or not value:
+        raise InvalidRequest(f"ids is {_type(value) if value != [] else 'an empty list'}; send a non-empty list of token "
+                             f"ids, or a list of such lists", "ids")
+    batch = value if isinstance(value[0], list) else [value]
+    if len(batch) > limits.max_inputs:
+        raise PayloadTooLarge(f"ids has {len(batch)} lists, more than this server's limit of {limits.max_inputs}", "ids",
+                              "too_many_inputs")
+    for i, item in enumerate(batch):
+        where = f"ids[{i}]" if batch is value else "ids"
+        if not isinstance(item, list):
+            raise InvalidRequest(f"{where} is {_type(item)}; every item must be a list of token ids", where)
+        for j, t in enumerate(item):
+            if type(t) is not int or not 0 <= t < limits.vocab_size:
+                raise InvalidRequest(f"{where}[{j}] is {t!r}; token ids are integers in 0..{limits.vocab_size - 1}",
+                                     f"{where}[{j}]")
+    skip = _optional(obj, "skip_special_tokens", bool)
+    return DecodeRequest(batch, skip is not False)
+
+
+def _direction(obj: dict) -> None:
+    direction = _optional(obj, "truncation_direction", str)
+    if direction is not None and direction.lower() != "right":
+        raise InvalidRequest(f"truncation_direction {direction!r} is not supported; texts are truncated on the right",
+                             "truncation_direction")
 
 
 def _json_object(body: bytes) -> dict:
