@@ -1,7 +1,15 @@
-"""Frozen runtime configuration, validated once on creation; CLI flags and Embedder arguments map 1:1 to its fields."""
+"""Frozen runtime configuration, validated once on creation: the one declaration of the runtime options.
+
+CLI flags (engine.cli.options), Embedder(...) keyword arguments and the integrations' options (engine.integrations)
+are derived from EmbedderConfig's fields; each field's metadata (option(...)) holds its CLI help, choices and minimum.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from export.options import MIN_MAX_LENGTH, POOLING_MODES, PRECISIONS, is_pooling
 
@@ -13,21 +21,41 @@ LONG_TEXT = ("truncate", "chunk")
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 4096, "cuda": 32768}
 
 
+def option(help: str, choices: tuple[str, ...] | None = None, min: int | None = None) -> dict:
+    """An EmbedderConfig field's metadata: its CLI help, and the CLI's choices or minimum where one applies.
+    (__post_init__ stays the validation; these describe the options to the CLI and to the integrations.)"""
+    return {"help": help, "choices": choices, "min": min}
+
+
 @dataclass(frozen=True)
 class EmbedderConfig:
     """How to build an Embedder: which model, where it runs, how it batches."""
 
-    model: str | None = None  # None: the bundled all-MiniLM-L6-v2
-    device: str = "auto"
-    precision: str | None = None  # None: fp32 for model folders, the export's own for export folders
-    max_length: int | None = None  # None: the export's
-    max_batch_tokens: int | None = None  # None: DEFAULT_MAX_BATCH_TOKENS for the device
-    pooling: str | None = None
-    normalize: bool | None = None
-    threads: int | None = None
-    long_text: str = "truncate"
-    chunk_stride: int | None = None  # tokens shared by neighbouring chunks; None: max_length // 8
-    cache_dir: str | None = None
+    # Each field's metadata is its CLI option (engine.cli.options): help, and choices or a minimum where one applies.
+    # None: the bundled all-MiniLM-L6-v2
+    model: str | None = field(default=None, metadata=option(
+        "Model folder, exported folder or hub id. Default: bundled all-MiniLM-L6-v2."))
+    device: str = field(default="auto", metadata=option(
+        "Where to run: auto picks CUDA when an NVIDIA device is visible, else CPU.", choices=DEVICES))
+    # None: fp32 for model folders, the export's own for export folders
+    precision: str | None = field(default=None, metadata=option(
+        "Model precision (export folders keep their own).", choices=PRECISIONS))
+    # None: the export's
+    max_length: int | None = field(default=None, metadata=option(
+        "Tokens per text. Default: the model's.", min=MIN_MAX_LENGTH))
+    # None: DEFAULT_MAX_BATCH_TOKENS for the device
+    max_batch_tokens: int | None = field(default=None, metadata=option(
+        "Padded tokens per batch. Default: 4096 CPU, 32768 CUDA.", min=1))
+    # The CLI offers the single modes; combinations joined by '+' (cls+mean) are accepted here too.
+    pooling: str | None = field(default=None, metadata=option("Default: the model's.", choices=POOLING_MODES))
+    normalize: bool | None = field(default=None, metadata=option("L2-normalize. Default: the model's."))
+    threads: int | None = field(default=None, metadata=option("CPU threads. Default: physical cores.", min=1))
+    long_text: str = field(default="truncate", metadata=option(
+        "Texts over max length: truncate, or embed overlapping chunks and average them.", choices=LONG_TEXT))
+    # tokens shared by neighbouring chunks; None: max_length // 8
+    chunk_stride: int | None = field(default=None, metadata=option(
+        "Tokens shared by neighbouring chunks. Default: max length / 8.", min=0))
+    cache_dir: str | None = field(default=None, metadata=option("Where model folders are exported on first use."))
 
     def __post_init__(self) -> None:
         _choice("device", self.device, DEVICES)
@@ -56,6 +84,25 @@ class EmbedderConfig:
         if self.long_text != "chunk":
             return None
         return self.chunk_stride if self.chunk_stride is not None else max_length // 8
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(EmbedderConfig))
+FIELD_TYPES: dict[str, Any] = typing.get_type_hints(EmbedderConfig)  # name -> annotation (str | None, ...), evaluated
+
+
+def config_from_options(options: Mapping[str, Any], what: str) -> EmbedderConfig:
+    """EmbedderConfig(**options), where an unknown key is a ConfigError naming it and the valid ones (not a raw
+    TypeError): how every caller (the integrations, embed_dataset) reports an unknown option. what: who got them."""
+    check_option_names(options, what)
+    return EmbedderConfig(**options)
+
+
+def check_option_names(names: Iterable[str], what: str) -> None:
+    """A ConfigError naming each of names that is not an EmbedderConfig field, and listing the fields."""
+    unknown = sorted(set(names) - set(FIELD_NAMES))
+    if unknown:
+        raise ConfigError(f"{what}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                          f"the options are EmbedderConfig's fields: {', '.join(FIELD_NAMES)}")
 
 
 def _choice(name: str, value, allowed: tuple[str, ...]) -> None:

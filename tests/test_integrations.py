@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import MissingExtraError
-from export import OptionError
+from engine.errors import ConfigError, MissingExtraError
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["The assert statement inserts debugging assertions.", "Open the file in text mode, write to it, and close it.",
@@ -108,7 +107,7 @@ def test_truncate_dim_normalize_and_precision_pass_through(adapters, embedder, m
         with pytest.raises(ValueError, match="normalize=False"):
             make(embedder=embedder, normalize=False) if name == "lancedb" else make(embedder, normalize=False)
         # precision (and every Embedder argument) reaches the Embedder: this export is fp32, so int8 is refused
-        with pytest.raises(OptionError, match="precision='fp32' but precision='int8'"):
+        with pytest.raises(ConfigError, match="precision='fp32' but precision='int8'"):
             make(model=str(minilm_export), precision="int8")
     assert adapters["lancedb"](embedder=embedder, truncate_dim=64).ndims() == 64
     with pytest.raises(TypeError, match="either an Embedder or Embedder"):
@@ -205,8 +204,27 @@ def test_chroma_refuses_a_model_change_on_an_existing_collection(adapters, embed
     new["embedder"]["model"] = "/elsewhere"
     with pytest.raises(ValueError, match="create a new collection"):
         ch.validate_config_update(old, new)
-    with pytest.raises(ValueError, match="unknown Embedder arguments"):
+    with pytest.raises(ValueError, match="unknown option 'modle'; the options are EmbedderConfig's fields: model, "):
         type(ch).build_from_config({"embedder": {"modle": "x"}})
+
+
+def test_options_are_embedder_config_fields_and_unknown_ones_the_shared_error(adapters, embedder):
+    import dataclasses
+
+    from engine.config import EmbedderConfig
+    from engine.integrations import lancedb
+
+    for name, make in adapters.items():  # refused before any model is loaded
+        with pytest.raises(ConfigError, match="unknown option 'devcie'; the options are EmbedderConfig's fields: model,"):
+            make(devcie="cpu")
+    with pytest.raises(ConfigError, match="unknown option 'devcie'"):
+        adapters["lancedb"](embedder=embedder, devcie="cpu")
+    with pytest.raises(ConfigError, match="unknown option 'devcie'"):
+        adapters["langchain"](embedder, devcie="cpu")
+    # LanceDB's pydantic fields (saved in the table's metadata) are EmbedderConfig's, with its defaults
+    model_fields = lancedb.EngineEmbeddings.model_fields
+    for f in dataclasses.fields(EmbedderConfig):
+        assert model_fields[f.name].default == f.default and model_fields[f.name].description == f.metadata["help"]
 
 
 def test_a_missing_framework_names_the_extra(monkeypatch):

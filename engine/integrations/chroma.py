@@ -6,10 +6,9 @@ model's query prompt, documents its document prompt.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ..config import EmbedderConfig
+from ..config import config_from_options
 from ..extras import require
 from ..runtime import Embedder
 from .shared import adapter_embedder, check_text_list, config_dict, shared_embedder
@@ -19,6 +18,7 @@ _registry = require("chromadb.utils.embedding_functions", "chroma", "engine.inte
 
 NAME = "embedding-engine"
 WHAT = "EngineEmbeddingFunction"  # bad input raises ValueError, as Chroma's own checks do
+CONFIG_WHAT = f"the Embedder arguments of an {NAME} config"
 
 
 @_registry.register_embedding_function
@@ -28,14 +28,9 @@ class EngineEmbeddingFunction(_types.EmbeddingFunction[_types.Documents]):
     truncate_dim keeps the first dimensions (Matryoshka models); normalize=True always returns unit vectors.
     """
 
-    def __init__(self, embedder: Embedder | None = None, *, model: str | Path | None = None, device: str = "auto",
-                 precision: str | None = None, max_length: int | None = None, max_batch_tokens: int | None = None,
-                 pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
-                 long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None,
-                 truncate_dim: int | None = None) -> None:
-        self.embedder, self.encoding = adapter_embedder(embedder, model, device, precision, max_length, max_batch_tokens,
-                                                        pooling, normalize, threads, long_text, chunk_stride, cache_dir,
-                                                        truncate_dim)
+    def __init__(self, embedder: Embedder | None = None, *, truncate_dim: int | None = None, **options: Any) -> None:
+        """options: Embedder(...)'s keyword arguments, EmbedderConfig's fields (model=, device=, precision=, ...)."""
+        self.embedder, self.encoding = adapter_embedder(embedder, options, truncate_dim, type(self).__qualname__)
 
     def __call__(self, input: _types.Documents) -> _types.Embeddings:
         """Document vectors, one float32 array per document."""
@@ -65,16 +60,14 @@ class EngineEmbeddingFunction(_types.EmbeddingFunction[_types.Documents]):
     def build_from_config(config: dict[str, Any]) -> "EngineEmbeddingFunction":
         """The function get_config() described (sharing the loaded model when this process already has it)."""
         EngineEmbeddingFunction.validate_config(config)
-        embedder = shared_embedder(None, EmbedderConfig(**config["embedder"]))
+        embedder = shared_embedder(None, config_from_options(config["embedder"], CONFIG_WHAT))
         return EngineEmbeddingFunction(embedder, truncate_dim=config.get("truncate_dim"), normalize=config.get("normalize"))
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
         if not isinstance(config, dict) or not isinstance(config.get("embedder"), dict):
             raise ValueError(f"an {NAME} config holds an 'embedder' dict of Embedder arguments, got {config!r}")
-        unknown = set(config["embedder"]) - set(EmbedderConfig.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown Embedder arguments in the {NAME} config: {sorted(unknown)}")
+        config_from_options(config["embedder"], CONFIG_WHAT)  # ConfigError (a ValueError) naming an unknown key
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         old = (old_config.get("embedder", {}).get("model"), old_config.get("truncate_dim"))

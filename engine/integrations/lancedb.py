@@ -8,10 +8,12 @@ same function (sharing the loaded model when this process already has it). Queri
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
+from ..config import FIELD_NAMES, FIELD_TYPES, EmbedderConfig, check_option_names
 from ..extras import require
 from ..runtime import Embedder
 from .shared import Encoding, adapter_embedder, config_dict, shared_embedder
@@ -20,23 +22,21 @@ _lancedb = require("lancedb.embeddings", "lancedb", "engine.integrations.lancedb
 _pydantic = require("pydantic", "lancedb", "engine.integrations.lancedb")
 
 NAME = "embedding-engine"
+WHAT = f"LanceDB {NAME!r}"
+
+# Embedder(...)'s arguments as pydantic fields, one per EmbedderConfig field (its type, default and CLI help): LanceDB
+# saves them in the table's metadata and passes them back to create(...) when the table is reopened.
+_EmbedderOptions = _pydantic.create_model(
+    "_EmbedderOptions", __base__=_lancedb.TextEmbeddingFunction, __module__=__name__,
+    **{f.name: (FIELD_TYPES[f.name], _pydantic.Field(default=f.default, description=f.metadata.get("help")))
+       for f in dataclasses.fields(EmbedderConfig)})
 
 
 @_lancedb.register(NAME)
-class EngineEmbeddings(_lancedb.TextEmbeddingFunction):
-    """Embedder(...)'s arguments as fields, plus truncate_dim (Matryoshka) and normalize (True: unit vectors)."""
+class EngineEmbeddings(_EmbedderOptions):
+    """Embedder(...)'s arguments as fields (EmbedderConfig's, derived from it), plus truncate_dim (Matryoshka) and
+    normalize (True: unit vectors)."""
 
-    model: str | None = None
-    device: str = "auto"
-    precision: str | None = None
-    max_length: int | None = None
-    max_batch_tokens: int | None = None
-    pooling: str | None = None
-    normalize: bool | None = None
-    threads: int | None = None
-    long_text: str = "truncate"
-    chunk_stride: int | None = None
-    cache_dir: str | None = None
     truncate_dim: int | None = None
     max_retries: int = 0  # a local model has nothing to retry; errors surface as they are
     _embedder: Embedder = _pydantic.PrivateAttr()
@@ -48,6 +48,7 @@ class EngineEmbeddings(_lancedb.TextEmbeddingFunction):
 
         An Embedder is saved in the table's metadata as the arguments that rebuild it (its export folder).
         """
+        cls._check_names(set(kwargs) - {"embedder"})
         embedder = kwargs.pop("embedder", None)
         if embedder is not None:
             given = set(kwargs) - {"truncate_dim", "normalize"}
@@ -61,12 +62,16 @@ class EngineEmbeddings(_lancedb.TextEmbeddingFunction):
         return super().create(**kwargs)
 
     def __init__(self, **data: Any) -> None:
+        self._check_names(data)
         super().__init__(**data)
-        self._embedder, self._encoding = adapter_embedder(None, self.model, self.device, self.precision, self.max_length,
-                                                          self.max_batch_tokens, self.pooling, self.normalize,
-                                                          self.threads, self.long_text, self.chunk_stride,
-                                                          self.cache_dir, self.truncate_dim)
+        options = {name: getattr(self, name) for name in FIELD_NAMES}
+        self._embedder, self._encoding = adapter_embedder(None, options, self.truncate_dim, WHAT)
         self._ndims = self._encoding.dim(self._embedder)
+
+    @classmethod
+    def _check_names(cls, names) -> None:
+        """The shared ConfigError for a name that is no field (pydantic would drop it silently)."""
+        check_option_names(set(names) - set(cls.model_fields), WHAT)
 
     @property
     def embedder(self) -> Embedder:

@@ -5,7 +5,7 @@ variants are LangChain's own, which run the sync call in an executor thread, so 
 """
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from ..extras import require
 from ..runtime import Embedder
@@ -20,14 +20,9 @@ class EngineEmbeddings(Embeddings):
     truncate_dim keeps the first dimensions (Matryoshka models); normalize=True always returns unit vectors.
     """
 
-    def __init__(self, embedder: Embedder | None = None, *, model: str | Path | None = None, device: str = "auto",
-                 precision: str | None = None, max_length: int | None = None, max_batch_tokens: int | None = None,
-                 pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
-                 long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None,
-                 truncate_dim: int | None = None) -> None:
-        self.embedder, self.encoding = adapter_embedder(embedder, model, device, precision, max_length, max_batch_tokens,
-                                                        pooling, normalize, threads, long_text, chunk_stride, cache_dir,
-                                                        truncate_dim)
+    def __init__(self, embedder: Embedder | None = None, *, truncate_dim: int | None = None, **options: Any) -> None:
+        """options: Embedder(...)'s keyword arguments, EmbedderConfig's fields (model=, device=, precision=, ...)."""
+        self.embedder, self.encoding = adapter_embedder(embedder, options, truncate_dim, type(self).__qualname__)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order ([] for no texts)."""

@@ -6,7 +6,7 @@ them by length itself). The async methods run in a worker thread, so the event l
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from typing import Any
 
 from ..extras import require
 from ..runtime import Embedder
@@ -31,13 +31,12 @@ class EngineEmbedding(BaseEmbedding):
     _embedder: Embedder = PrivateAttr()
     _encoding: Encoding = PrivateAttr()
 
-    def __init__(self, embedder: Embedder | None = None, *, model: str | Path | None = None, device: str = "auto",
-                 precision: str | None = None, max_length: int | None = None, max_batch_tokens: int | None = None,
-                 pooling: str | None = None, normalize: bool | None = None, threads: int | None = None,
-                 long_text: str = "truncate", chunk_stride: int | None = None, cache_dir: str | None = None,
-                 truncate_dim: int | None = None, embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE) -> None:
-        shared, encoding = adapter_embedder(embedder, model, device, precision, max_length, max_batch_tokens, pooling,
-                                            normalize, threads, long_text, chunk_stride, cache_dir, truncate_dim)
+    def __init__(self, embedder: Embedder | None = None, *, truncate_dim: int | None = None,
+                 normalize: bool | None = None, embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE, **options: Any) -> None:
+        """options: Embedder(...)'s other keyword arguments, EmbedderConfig's fields (model=, device=, precision=, ...);
+        normalize is the adapter's output option, and the Embedder's too when the adapter builds it."""
+        shared, encoding = adapter_embedder(embedder, {**options, "normalize": normalize}, truncate_dim,
+                                            type(self).__qualname__)
         super().__init__(model_name=str(shared.manifest["source"]["model"]), embed_batch_size=embed_batch_size,
                          truncate_dim=truncate_dim, normalize=normalize)
         self._embedder, self._encoding = shared, encoding

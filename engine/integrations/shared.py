@@ -1,8 +1,9 @@
 """One loaded Embedder per model and runtime options, shared by every adapter that asks for the same one.
 
-Adapters take either an Embedder or the arguments of Embedder(...). Arguments are resolved to an export folder first
-(a model folder is exported into the cache once), so two adapters naming the same model the same way share one
-onnxruntime session. The cache holds Embedders weakly: a model is unloaded when no adapter uses it any more.
+Adapters take either an Embedder or the keyword arguments of Embedder(...) (EmbedderConfig's fields; an unknown one
+is a ConfigError naming the valid ones). Arguments are resolved to an export folder first (a model folder is exported
+into the cache once), so two adapters naming the same model the same way share one onnxruntime session. The cache
+holds Embedders weakly: a model is unloaded when no adapter uses it any more.
 An Embedder handed in is registered under its own options, so a store that rebuilds its adapter from a saved config
 (Chroma, LanceDB) finds it instead of loading a second copy.
 """
@@ -11,13 +12,15 @@ from __future__ import annotations
 import dataclasses
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..config import EmbedderConfig
+from ..config import EmbedderConfig, config_from_options
 from ..runtime import Embedder
 from ..runtime.models import resolve_export
 
@@ -52,26 +55,26 @@ def shared_embedder(embedder: Embedder | None, cfg: EmbedderConfig | None) -> Em
         return found
 
 
-def embedder_config(model: str | Path | None, device: str, precision: str | None, max_length: int | None,
-                    max_batch_tokens: int | None, pooling: str | None, normalize: bool | None, threads: int | None,
-                    long_text: str, chunk_stride: int | None, cache_dir: str | None) -> EmbedderConfig | None:
-    """The EmbedderConfig of Embedder(...)'s arguments, or None when every one is left at its default."""
-    cfg = EmbedderConfig(model=str(model) if model is not None else None, device=device, precision=precision,
-                         max_length=max_length, max_batch_tokens=max_batch_tokens, pooling=pooling, normalize=normalize,
-                         threads=threads, long_text=long_text, chunk_stride=chunk_stride, cache_dir=cache_dir)
+def embedder_config(options: Mapping[str, Any], what: str = "the adapter") -> EmbedderConfig | None:
+    """The EmbedderConfig of Embedder(...)'s keyword arguments (EmbedderConfig's fields; model may be a Path), or None
+    when every one is left at its default. An unknown one is a ConfigError naming it and the valid ones."""
+    options = dict(options)
+    if options.get("model") is not None:
+        options["model"] = str(options["model"])
+    cfg = config_from_options(options, what)
     return None if cfg == EmbedderConfig() else cfg
 
 
-def adapter_embedder(embedder: Embedder | None, model: str | Path | None, device: str, precision: str | None,
-                     max_length: int | None, max_batch_tokens: int | None, pooling: str | None, normalize: bool | None,
-                     threads: int | None, long_text: str, chunk_stride: int | None, cache_dir: str | None,
-                     truncate_dim: int | None) -> tuple[Embedder, "Encoding"]:
+def adapter_embedder(embedder: Embedder | None, options: Mapping[str, Any], truncate_dim: int | None,
+                     what: str = "the adapter") -> tuple[Embedder, "Encoding"]:
     """What every adapter's constructor does with its arguments: the shared Embedder (the one given, or the one of
-    Embedder(...)'s arguments) and the checked Encoding. normalize is the adapter's output option; it reaches the
-    Embedder's config only when the adapter builds the Embedder itself."""
-    cfg = embedder_config(model, device, precision, max_length, max_batch_tokens, pooling,
-                          normalize if embedder is None else None, threads, long_text, chunk_stride, cache_dir)
-    shared = shared_embedder(embedder, cfg)
+    Embedder(...)'s keyword arguments, `options`) and the checked Encoding. options["normalize"] is also the adapter's
+    output option; it reaches the Embedder's config only when the adapter builds the Embedder itself.
+    what: the adapter, as errors name it."""
+    normalize = options.get("normalize")
+    if embedder is not None:
+        options = {k: v for k, v in options.items() if k != "normalize"}
+    shared = shared_embedder(embedder, embedder_config(options, what))
     encoding = Encoding(truncate_dim, normalize)
     encoding.check(shared)
     return shared, encoding

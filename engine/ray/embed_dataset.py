@@ -5,7 +5,7 @@ import dataclasses
 import warnings
 
 from ..bulk.job import BAD_ROW_POLICIES, DEFAULT_WINDOW_ROWS
-from ..config import EmbedderConfig
+from ..config import EmbedderConfig, check_option_names
 from ..errors import ConfigError
 from ..runtime.models import resolve_export
 from .actor import EmbedBatches
@@ -29,10 +29,7 @@ def embed_dataset(ds, model: str | None = None, *, text_column: str = "text", id
     is (engine embed --ray also sets actor_task_retry_on_errors and execution_no_progress_timeout_s).
     """
     ray = import_ray("engine.ray.embed_dataset")
-    fields = {f.name for f in dataclasses.fields(EmbedderConfig)} - {"model"}
-    if set(runtime) - fields:
-        raise ConfigError(f"embed_dataset got unknown options {sorted(set(runtime) - fields)}; runtime options are "
-                          f"EmbedderConfig's: {', '.join(sorted(fields))}")
+    check_option_names(runtime, "embed_dataset")
     if dtype not in DTYPES:
         raise ConfigError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)} (int8 needs ranges calibrated over the "
                           "whole input: use engine embed --ray)")
