@@ -115,3 +115,10 @@ def test_manifests_without_heads_read_as_single_text_models_with_their_outputs()
     assert model_io(old) == ("text", {"pooled": "sentence_embedding", "tokens": "token_embeddings"})
     old["outputs"]["embed.onnx"] = ["sentence_embedding"]
     assert model_io(old) == ("text", {"pooled": "sentence_embedding"})
+
+
+def test_an_unknown_embedder_option_is_a_config_error_naming_the_valid_ones():
+    from engine import Embedder
+
+    with pytest.raises(ConfigError, match="unknown option 'devcie'.*device"):
+        Embedder(devcie="cpu")

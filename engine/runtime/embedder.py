@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 
 from export.manifest import model_io
 
-from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig
+from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig, config_from_options
 from ..errors import ConfigError
 from .backend import Backend
 from .backends import open_backend
@@ -68,7 +68,7 @@ class Embedder(SentenceTransformerAPI):
 
     def __init__(self, model: str | Path | None = None, *, similarity_fn_name=None, truncate_dim: int | None = None,
                  prompts: dict[str, str] | None = None, default_prompt_name: str | None = None, **options) -> None:
-        cfg = EmbedderConfig(model=str(model) if model is not None else None, **options)
+        cfg = config_from_options({"model": str(model) if model is not None else None, **options}, "Embedder")
         self._setup(cfg, dict(similarity_fn_name=similarity_fn_name, truncate_dim=truncate_dim, prompts=prompts,
                               default_prompt_name=default_prompt_name))
 
