@@ -1,6 +1,7 @@
 """engine serve through the third-party clients that speak TEI's or infinity's API (issue 22), each used as its own
 docs show it, against one `engine serve` subprocess: huggingface_hub, langchain-huggingface, haystack, llama-index,
-litellm, chroma, infinity-client, langchain-community, and openai's models.retrieve. Vectors equal Embedder.encode."""
+litellm, chroma, infinity-client, langchain-community, and openai's models.retrieve. Vectors equal Embedder.encode,
+also when the answer comes after the server's heartbeat."""
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +16,10 @@ MIN_COS = 0.9999
 
 @pytest.fixture(scope="module")
 def server(minilm_export, tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("serve-tei-clients") / "server.log", "--model", str(minilm_export))
+    # --heartbeat-s 0.01: nearly every answer comes after a heartbeat (200 headers, spaces, then the body), as a long
+    # request's does at the default 1 s, so every client is shown to read such answers
+    s = Server(tmp_path_factory.mktemp("serve-tei-clients") / "server.log", "--model", str(minilm_export),
+               "--heartbeat-s", "0.01")
     yield s
     assert s.stop() == 0, s.log
 
@@ -168,3 +172,11 @@ def test_openai_models_retrieve(server):
         client.models.retrieve("no-such-model")
     assert [m.id for m in client.models.list()] == [server.model]
     assert np.asarray(client.embeddings.create(model=server.model, input="x").data[0].embedding).shape == (384,)
+
+
+def test_these_answers_came_after_a_heartbeat(server, texts):
+    """The module's server answers as a long request is answered: headers, spaces, then the body."""
+    import httpx
+
+    r = httpx.post(server.url + "/embed", json={"inputs": texts}, timeout=60)
+    assert r.status_code == 200 and r.content[:1] == b" " and r.headers.get("transfer-encoding") == "chunked"

@@ -158,3 +158,54 @@ def test_embed_all_without_token_outputs_is_424():
         r = client.post("/embed_all", json={"inputs": ["the a"]})
         assert r.status_code == 424 and r.json()["error_type"] == "Backend" and "--token-embeddings" in r.json()["error"]
         assert client.post("/", json={"inputs": ["the a"]}).status_code == 200  # the pooled head is still served
+
+
+def test_a_failure_after_the_heartbeat_started_closes_the_connection():
+    """In-process uvicorn over a slow fake backend that fails on one token: once the heartbeat sent 200 headers, a
+    failure cannot become a status, so the connection closes without the body's end (the client raises instead of
+    reading a 200), and the server goes on serving."""
+    import socket
+    import threading
+
+    import uvicorn
+    from fakes import FakeBackend, fake_embedder
+
+    from engine.serve.app import build_app
+    from engine.serve.batcher import Batcher
+    from engine.serve.config import ServeConfig
+    from engine.serve.metrics import Metrics
+    from engine.serve.schemas import Limits
+    from engine.serve.state import ServerState
+
+    class Slow(FakeBackend):
+        def run(self, batch, outputs):
+            time.sleep(0.3)  # longer than the heartbeat
+            return super().run(batch, outputs)
+
+    emb = fake_embedder(Slow(fail_on_token=7))  # 7: "of"
+    metrics = Metrics()
+    batcher = Batcher(emb, metrics, 10_000, 0, 2 * emb.max_batch_tokens)
+    batcher.start()
+    state = ServerState(cfg=ServeConfig(heartbeat_s=0.1), embedder=emb, batcher=batcher, metrics=metrics,
+                        limits=Limits(max_inputs=8, vocab_size=200, dim=4, prefix=(2,), suffix=(3,)), ready=True)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    server = uvicorn.Server(uvicorn.Config(build_app(state), log_level="critical", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        ok = httpx.post(url + "/embed", json={"inputs": ["the an"]}, timeout=10)
+        assert ok.status_code == 200 and ok.content.startswith(b" ")  # a heartbeat, then the vectors
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(url + "/embed", json={"inputs": ["the of"]}, timeout=10)
+        assert httpx.post(url + "/embed", json={"inputs": ["the an"]}, timeout=10).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        batcher.stop()
