@@ -134,9 +134,14 @@ def test_chroma_huggingface_embedding_server(server, texts, want):
 
     ef = HuggingFaceEmbeddingServer(url=server.url)
     assert cos_min(ef(texts), want) > MIN_COS
-    docs = chromadb.EphemeralClient().get_or_create_collection("tei-clients", embedding_function=ef)
-    docs.add(ids=[str(i) for i in range(len(texts))], documents=texts)
-    assert docs.query(query_texts=[texts[2]], n_results=1)["ids"] == [["2"]]
+    from chromadb.api.client import SharedSystemClient
+
+    try:
+        docs = chromadb.EphemeralClient().get_or_create_collection("tei-clients", embedding_function=ef)
+        docs.add(ids=[str(i) for i in range(len(texts))], documents=texts)
+        assert docs.query(query_texts=[texts[2]], n_results=1)["ids"] == [["2"]]
+    finally:  # this module's telemetry setting must not outlive it in chroma's per-process client cache
+        SharedSystemClient.clear_system_cache()
 
 
 def test_infinity_client(server, texts, want):
