@@ -94,8 +94,9 @@ class Embedder(SentenceTransformerAPI):
         folder = resolve_export(cfg)
         manifest = load_export(folder)
         check_against_manifest(cfg, manifest, folder)
-        tokenizer = load_tokenizer(folder, cfg.max_length or manifest["max_length"])
-        check_chunking(tokenizer, cfg.max_length or manifest["max_length"], cfg.stride_for(cfg.max_length or manifest["max_length"]))
+        max_length = cfg.max_length or manifest["max_length"]
+        tokenizer = load_tokenizer(folder, max_length)
+        check_chunking(tokenizer, max_length, cfg.stride_for(max_length))
         self._attach(cfg, folder, manifest, tokenizer, open_backend(folder, "embed.onnx", manifest, cfg.device, cfg.threads))
         self._st_state(st_args, cfg.model, folder)
 
