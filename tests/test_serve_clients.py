@@ -136,11 +136,12 @@ def test_chroma_huggingface_embedding_server(server, texts, want):
     assert cos_min(ef(texts), want) > MIN_COS
     from chromadb.api.client import SharedSystemClient
 
+    SharedSystemClient.clear_system_cache()  # earlier tests' clients were made under other telemetry settings
     try:
         docs = chromadb.EphemeralClient().get_or_create_collection("tei-clients", embedding_function=ef)
         docs.add(ids=[str(i) for i in range(len(texts))], documents=texts)
         assert docs.query(query_texts=[texts[2]], n_results=1)["ids"] == [["2"]]
-    finally:  # this module's telemetry setting must not outlive it in chroma's per-process client cache
+    finally:  # nor may this module's setting outlive it in chroma's per-process client cache
         SharedSystemClient.clear_system_cache()
 
 
