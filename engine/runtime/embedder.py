@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from .backend import Backend
 from .backends import open_backend
 from .batching import Batch, id_windows, text_windows
-from .checks import check_against_manifest, check_encode_options, progress_bar, texts_argument
+from .checks import check_against_manifest, check_batch_size, check_encode_options, progress_bar, texts_argument
 from .dropin import SentenceTransformerAPI
 from .heads import HEADS, collect
 from .models import load_export, resolve_export
@@ -141,7 +141,9 @@ class Embedder(SentenceTransformerAPI):
         single = isinstance(texts_in, str)
         texts = [texts_in] if single else list(texts_in)
         check_texts(texts)
-        check_encode_options(self, precision, output_value, device, pool, truncate_dim)
+        check_encode_options(self, precision, output_value, device, pool, truncate_dim, batch_size, prompt, prompt_name,
+                             chunk_size, show_progress_bar=show_progress_bar, convert_to_numpy=convert_to_numpy,
+                             convert_to_tensor=convert_to_tensor, normalize_embeddings=normalize_embeddings)
         truncate_dim = self.truncate_dim if truncate_dim is None else truncate_dim
         texts = apply_prompt(self.prompts, self.default_prompt_name, texts, prompt_name, prompt)
         if not texts:
@@ -174,6 +176,7 @@ class Embedder(SentenceTransformerAPI):
         """Split each text into max_length token windows (overlapping by chunk_stride) and embed every window."""
         texts = list(sentences)
         check_texts(texts)
+        check_batch_size(batch_size)
         if not _prompted:
             texts = apply_prompt(self.prompts, self.default_prompt_name, texts, None, None)
         stride = self.config.stride_for(self.max_length)
@@ -209,13 +212,14 @@ class Embedder(SentenceTransformerAPI):
         weights = np.fromiter((max(len(x) - specials, 1) for x in ids), dtype=np.float32, count=len(ids))
         return Sequences(ids, owner, weights, tk.full_tokens)
 
-    def embed_batch(self, batch: Batch) -> NDArray[np.float32]:
-        """Pooled vectors (B, D) float32 of one padded batch (rows in the batch's order); counted in stats."""
-        out = self._head_output(batch, "pooled")
+    def embed_batch(self, batch: Batch, head: str = "pooled"):
+        """One padded batch through a head, rows in the batch's order: pooled vectors (B, D) float32, or for "tokens"
+        one (t, H) array per row; counted in stats."""
+        out = self._head_output(batch, head)
         self.stats.real_tokens += batch.real_tokens
         self.stats.padded_tokens += batch.input_ids.size
         self.stats.batches += 1
-        return HEADS["pooled"].post(batch, out)
+        return HEADS[head].post(batch, out)
 
     def join_sequences(self, seqs: Sequences, emb: NDArray[np.float32]) -> NDArray[np.float32]:
         """Per-text vectors (N, D) from per-sequence vectors emb (S, D): chunks averaged by tokens, as encode() does."""

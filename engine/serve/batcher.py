@@ -223,7 +223,7 @@ class Batcher:
             batch = pad_batch(ids, rows, emb.pad_id, emb.pad_multiple)
             started = time.perf_counter()
             try:
-                out = emb.embed_batch(batch) if head == "pooled" else _run_head_batch(emb, batch, head)
+                out = emb.embed_batch(batch, head)
             except Exception as err:  # noqa: BLE001 - the requests in this batch get a 500, the server keeps serving
                 self._fail({owners[r][0] for r in rows}, err)
                 continue
@@ -262,12 +262,6 @@ class Batcher:
             self._gauges()
         for job in jobs:
             job.loop.call_soon_threadsafe(_resolve, job)
-
-
-def _run_head_batch(emb: Embedder, batch, head: str):
-    """One padded batch through another head of the export (the runtime's "tokens": per-token vectors of each row)."""
-    name = emb.heads[head]
-    return HEADS[head].post(batch, emb.backend.run(batch, [name])[name])
 
 
 def _resolve(job: Job) -> None:
