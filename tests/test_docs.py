@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,26 @@ def _sandbox(page: Path, root: Path, minilm_export: Path, real_texts: list[str])
         shutil.copytree(minilm_export, root / "out" / "minilm")
 
 
+def _run_bash(code: str, cwd: Path, env: dict, timeout: float = 300) -> tuple[int | str, str, str]:
+    """Run a bash block in its own process group, output to files (a server a failed block left running holds no
+    pipe open), and kill whatever of the group is still alive when the block ends or times out."""
+    with open(cwd / ".block.out", "w+") as out, open(cwd / ".block.err", "w+") as err:
+        proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", code], cwd=cwd, env=env, stdout=out, stderr=err,
+                                start_new_session=True)
+        try:
+            rc: int | str = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = f"none: timed out after {timeout:.0f} s"
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return rc, out.read(), err.read()
+
+
 @pytest.mark.parametrize("page", [p for p in PAGES if any(lang in RUNNABLE for lang, _ in blocks(p))], ids=lambda p: p.name)
 def test_page_blocks_run(page, tmp_path, minilm_export, engine_cache, real_texts, monkeypatch):
     runnable = [(lang, code) for lang, code in blocks(page) if lang in RUNNABLE]
@@ -58,9 +79,8 @@ def test_page_blocks_run(page, tmp_path, minilm_export, engine_cache, real_texts
     for i, (lang, code) in enumerate(runnable):
         where = f"{page.name} block {i + 1} ({lang}):\n{code}"
         if lang == "bash":
-            proc = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                                  text=True, timeout=600)
-            assert proc.returncode == 0, f"{where}\nexit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+            rc, out, err = _run_bash(code, tmp_path, env)
+            assert rc == 0, f"{where}\nexit {rc}\n{out[-2000:]}\n{err[-4000:]}"
         else:
             try:
                 # dont_inherit: a block runs as a fresh script would, without this file's `from __future__` flags
