@@ -19,12 +19,17 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (*USAGE_ERRORS, OptionError) as err:  # export's OptionError: `engine export`'s own bad options
-            raise click.UsageError(str(err)) from err
+            raise click.UsageError(_text(err)) from err
         except USER_ERRORS as err:
             report = getattr(err, "report", None)  # ParityError, or a first-use export's (ModelFolderError)
             if report:
                 click.echo(json.dumps(report, indent=2), err=True)
-            raise click.ClickException(str(err)) from err
+            raise click.ClickException(_text(err)) from err
         except OSError as err:
             raise click.ClickException(f"{type(err).__name__}: {err}") from err
     return wrapper
+
+
+def _text(err: BaseException) -> str:
+    """The error's message; never an empty one (its type stands in)."""
+    return str(err).strip() or f"{type(err).__name__} (no message)"
