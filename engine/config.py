@@ -55,7 +55,13 @@ class EmbedderConfig:
     # tokens shared by neighbouring chunks; None: max_length // 8
     chunk_stride: int | None = field(default=None, metadata=option(
         "Tokens shared by neighbouring chunks. Default: max length / 8.", min=0))
-    cache_dir: str | None = field(default=None, metadata=option("Where model folders are exported on first use."))
+    cache_dir: str | None = field(default=None, metadata=option(
+        "Where model folders are exported on first use. Default: $EMBEDDING_ENGINE_CACHE, else "
+        "$HF_HOME/embedding-engine, else ~/.cache/embedding-engine."))
+    # A warm start trusts file metadata (names, sizes, mtimes); this reads every byte instead (docs/python-api.md).
+    verify_cache: bool = field(default=False, metadata=option(
+        "Hash the model folder and the export's files against its manifest before use (reads every byte; a cached "
+        "export that fails is rebuilt)."))
 
     def __post_init__(self) -> None:
         _choice("device", self.device, DEVICES)
@@ -78,6 +84,8 @@ class EmbedderConfig:
                                   f"the special tokens; pass a smaller --chunk-stride or a larger --max-length")
         if self.normalize is not None and not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize must be True, False or None, got {self.normalize!r}")
+        if not isinstance(self.verify_cache, bool):
+            raise ConfigError(f"verify_cache must be True or False, got {self.verify_cache!r}")
 
     def stride_for(self, max_length: int) -> int | None:
         """Tokens shared by neighbouring chunks at this max_length (None when long texts are truncated)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from .errors import MissingExtraError
@@ -18,7 +19,21 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
             f"pip install 'embedding-engine[{extra}]'") from err
 
 
-def require_exporter(feature: str) -> None:
-    """Check that the [export] extra (torch, transformers, onnx, onnxscript) is installed before exporting."""
-    for module in ("torch", "transformers", "onnx", "onnxscript"):
-        require(module, "export", feature)
+EXPORTER_MODULES = ("torch", "transformers", "onnx", "onnxscript")  # what the [export] extra installs
+
+
+def require_exporter(feature: str, load: bool = True) -> None:
+    """Check that the [export] extra (torch, transformers, onnx, onnxscript) is installed before exporting. load=False
+    only finds the modules (importlib.util.find_spec), for a process that exports in a child and must not import torch
+    itself; the child then imports them for real."""
+    for module in EXPORTER_MODULES:
+        if load:
+            require(module, "export", feature)
+            continue
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise MissingExtraError(f"{feature} needs {module!r}, which is not installed; install it with "
+                                    f"pip install 'embedding-engine[export]'")

@@ -80,18 +80,26 @@ def verify_files(folder: str | Path, manifest: dict, hashes: bool = False) -> No
     Sizes cost one stat per file, so every load checks them; hashes read every byte, so they are checked on request
     (and by callers when a file fails to load). Exports written before sizes were recorded are checked by presence.
     """
+    problem = file_problem(folder, manifest, hashes)
+    if problem:
+        raise ModelSourceError(f"{problem}; the export is damaged; re-export with 'engine export MODEL {folder} --overwrite'")
+
+
+def file_problem(folder: str | Path, manifest: dict, hashes: bool = False) -> str | None:
+    """What verify_files would refuse, without the fix (the export cache rebuilds its own entries): the first file
+    missing, of another size or, with hashes, of another sha256; None when every file checks out."""
     folder = Path(folder)
-    fix = f"the export is damaged; re-export with 'engine export MODEL {folder} --overwrite'"
     sizes = manifest.get("file_sizes") or {}
     for name, digest in sorted((manifest.get("files") or {}).items()):
         path = folder / name
         if not path.is_file():
-            raise ModelSourceError(f"{path} is missing ({MANIFEST} lists it); {fix}")
+            return f"{path} is missing ({MANIFEST} lists it)"
         size = path.stat().st_size
         if name in sizes and size != sizes[name]:
-            raise ModelSourceError(f"{path} is {size} bytes, but {MANIFEST} records {sizes[name]}; {fix}")
+            return f"{path} is {size} bytes, but {MANIFEST} records {sizes[name]}"
         if hashes and sha256_file(path) != digest:
-            raise ModelSourceError(f"{path} does not match the sha256 in {MANIFEST} ({digest[:12]}...); {fix}")
+            return f"{path} does not match the sha256 in {MANIFEST} ({digest[:12]}...)"
+    return None
 
 
 def manifest_hash(manifest: dict) -> str:

@@ -1,26 +1,26 @@
 """Map a model argument to a validated export folder, exporting model folders once into a cache.
 
 A warm cache answers from file metadata alone: the folder's path and every file's name, size and mtime form a cheap key,
-recorded next to the export it led to. Only on a miss is the folder hashed byte by byte (the content key, so a moved or
-copied folder still finds its export) and torch imported, to export when the content is new too.
+recorded next to the export it led to and the content hash it was made from (engine.runtime.cache says when such a
+record, or an entry, may be used). Only on a miss is the folder hashed byte by byte (the content key, so a moved or
+copied folder still finds its export); when the content is new, or its entry damaged, the export runs in a child
+process (engine.runtime.export_process), so this process never imports torch. verify_cache hashes the folder and the
+export's files every time instead.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
+import sys
 from pathlib import Path
 
 from export import ExportError, OptionError, __version__ as exporter_version, read_manifest
-from export.manifest import MANIFEST, verify_files, write_json_atomic
+from export.manifest import MANIFEST, verify_files
 
 from ..config import EmbedderConfig
 from ..errors import ConfigError, ModelFolderError
 from ..extras import require_exporter
-from ..filelock import exclusive_lock
-
-INDEX = ".index"  # cache/.index/<cheap key>.json -> {"target": export folder name}
+from .cache import cheap_key, discard_entry, entry_lock, entry_name, entry_problem, indexed_entry, record_entry
 
 
 def default_cache_dir() -> Path:
@@ -67,73 +67,68 @@ def load_export(folder: Path) -> dict:
     return manifest
 
 
-def resolve_export(cfg: EmbedderConfig, log=lambda _m: None) -> Path:
-    """Return an export folder for cfg.model: itself if already exported, else a cached export made on first use."""
+def resolve_export(cfg: EmbedderConfig, log=None) -> Path:
+    """Return an export folder for cfg.model: itself if already exported, else a cached export made on first use.
+
+    log receives the export's progress lines; without one, only the line saying that an export runs is printed (on
+    stderr: it takes a while, and a server's log should say why)."""
     with engine_errors():
-        return _resolve_export(cfg, log)
+        return _resolve_export(cfg, log or _say_on_stderr, log or (lambda _m: None))
 
 
-def _resolve_export(cfg: EmbedderConfig, log) -> Path:
+def _resolve_export(cfg: EmbedderConfig, say, log) -> Path:
     model = str(cfg.model) if cfg.model else str(bundled_model())
     path = Path(model).expanduser()
     if path.is_dir() and is_export_folder(path):
+        if cfg.verify_cache:
+            verify_files(path, read_manifest(path), hashes=True)
         return path
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
     options = _export_options(cfg)
-    cheap = _cheap_key(path, options) if path.is_dir() else None
-    if cheap and (hit := _lookup(cache, cheap)) is not None:
-        return hit
-    require_exporter(f"exporting the model folder {model!r} to ONNX (an exported folder runs without it)")
-    from export import ExportOptions, export_model  # torch is imported only when a model folder must be exported
-    from export.source import resolve_source
+    cheap = cheap_key(path, options) if path.is_dir() else None
+    if not cfg.verify_cache:  # verify_cache hashes the folder every time
+        hit, problem = indexed_entry(cache, cheap, path, options) if cheap else (None, None)
+        if hit is not None:
+            return hit
+        if problem is None:  # no record: a cold start (a torch-free process finds exports by the cheap key only)
+            require_exporter(f"exporting the model folder {model!r} to ONNX (an exported folder runs without it)", load=False)
+    from export.source import resolve_source  # hashes the folder (or fetches a hub id); imports no torch
 
     src = resolve_source(model)
-    key = hashlib.sha256(json.dumps({"content_hash": src.content_hash, **options}, sort_keys=True).encode()).hexdigest()[:16]
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"{src.path.name}-{options['precision']}-{key}"
-    with exclusive_lock(cache / f".{target.name}.lock"):  # two processes asking for the same model export it once
-        if not _valid_export(target):
-            log(f"exporting {model} to the cache at {target} (first use; later runs reuse it)")
-            export_model(ExportOptions(model=model, out_dir=str(target), pooling=cfg.pooling, normalize=cfg.normalize,
-                                       max_length=cfg.max_length, precision=options["precision"], overwrite=True), log=log)
+    target = cache / entry_name(src.path.name, src.content_hash, options)
+    if entry_problem(target, src.content_hash, options, cfg.verify_cache) is not None:
+        with entry_lock(cache, target.name):  # two processes asking for the same model export it once
+            problem = entry_problem(target, src.content_hash, options, cfg.verify_cache)
+            if problem is not None:
+                _export_entry(cfg, model, target, problem, say, log)
     if cheap:
-        (cache / INDEX).mkdir(exist_ok=True)
-        write_json_atomic(cache / INDEX / f"{cheap}.json", {"target": target.name, "model": str(path.resolve())})
+        record_entry(cache, cheap, path, target, src.content_hash)
     return target
+
+
+def _export_entry(cfg: EmbedderConfig, model: str, target: Path, problem: str, say, log) -> None:
+    """Export model into the cache entry target (under its lock), replacing a damaged one, in a child process."""
+    from export import ExportOptions
+
+    from .export_process import export_in_child
+
+    first = problem == "it is not there"
+    what = (f"exporting {model} into the cache at {target} (first use; this takes a minute, later runs reuse it)" if first
+            else f"rebuilding the cached export {target} of {model} ({problem}; this takes a minute)")
+    require_exporter(what if first else f"rebuilding the cached export {target} ({problem})", load=False)
+    options = ExportOptions(model=model, out_dir=str(target), pooling=cfg.pooling, normalize=cfg.normalize,
+                            max_length=cfg.max_length, precision=cfg.precision or "fp32", overwrite=True)
+    say(what)
+    if not first:
+        discard_entry(target)
+    export_in_child(options.to_dict(), log)
+
+
+def _say_on_stderr(line: str) -> None:
+    print(f"embedding-engine: {line}", file=sys.stderr, flush=True)
 
 
 def _export_options(cfg: EmbedderConfig) -> dict:
     """The options that decide an export's contents (its cache key, with the model)."""
     return {"pooling": cfg.pooling, "normalize": cfg.normalize, "max_length": cfg.max_length,
             "precision": cfg.precision or "fp32", "exporter": exporter_version}
-
-
-def _cheap_key(path: Path, options: dict) -> str:
-    """sha256 of the folder's real path and each non-hidden file's relative name, size and mtime, plus the options."""
-    root = path.resolve()
-    digest = hashlib.sha256(json.dumps([str(root), options], sort_keys=True).encode())
-    for file in sorted(p for p in root.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.relative_to(root).parts)):
-        st = file.stat()
-        digest.update(f"\n{file.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
-    return digest.hexdigest()[:32]
-
-
-def _lookup(cache: Path, cheap: str) -> Path | None:
-    """The export recorded for this cheap key, if it is still there and valid."""
-    entry = cache / INDEX / f"{cheap}.json"
-    try:
-        target = cache / json.loads(entry.read_text())["target"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return target if _valid_export(target) else None
-
-
-def _valid_export(target: Path) -> bool:
-    """True when target holds a complete export marked valid."""
-    if not is_export_folder(target):
-        return False
-    try:
-        read_manifest(target)
-    except Exception:  # an invalid cached export is rebuilt by the caller
-        return False
-    return True

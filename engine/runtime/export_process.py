@@ -1,0 +1,113 @@
+"""Run a first-use export in a child process, so the caller never imports torch (a server whose model was exported on
+first use kept about 1 GB of torch loaded for its whole life).
+
+The parent starts a fresh interpreter running child(), writes the ExportOptions fields to its stdin as JSON, and reads
+JSON lines from its stdout: {"log": line} while the export runs, then {"error": {...}} if it failed. In the child, fd 1
+is pointed at stderr once the protocol has its own copy, so a library's print never reaches the pipe. An ExportError
+or EngineError comes back as the same class with the same message (and report, for a parity miss); anything else, or
+a child that dies without a word, as a ModelFolderError naming what happened.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from export import errors as export_errors
+
+from .. import errors
+
+_ERROR_MODULES = {"export.errors": export_errors, "engine.errors": errors}
+_CHILD = "from engine.runtime.export_process import child; child()"
+
+
+def export_in_child(options: dict, log) -> None:
+    """export_model(ExportOptions(**options)) in a child process; log receives its progress lines."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(_import_roots() + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                            text=True, encoding="utf-8", errors="replace")
+    failure = None
+    try:
+        proc.stdin.write(json.dumps(options))
+        proc.stdin.close()
+        for line in proc.stdout:
+            message = _message(line)
+            if "error" in message:
+                failure = message["error"]
+            elif "log" in message:
+                log(message["log"])
+        status = proc.wait()
+    finally:
+        if proc.poll() is None:  # the caller was interrupted: the export stops with it
+            proc.kill()
+            proc.wait()
+    if failure is not None:
+        raise _rebuilt(failure, options["model"])
+    if status != 0:
+        how = f"killed by signal {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
+        raise errors.ModelFolderError(
+            f"the export of {options['model']} into {options['out_dir']} stopped without a result ({how}; out of "
+            f"memory?); run 'engine export {options['model']} OUT_DIR' to see the exporter's own output")
+
+
+def child() -> None:
+    """The child's side: read the options, export, report an error as one JSON line."""
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything else written to stdout goes to stderr
+
+    def send(**message) -> None:
+        protocol.write(json.dumps(message, default=str) + "\n")
+        protocol.flush()
+
+    try:
+        options = json.loads(sys.stdin.read())
+        from ..extras import require_exporter
+
+        require_exporter(f"exporting {options['model']} to ONNX")
+        from export import ExportOptions, export_model
+
+        export_model(ExportOptions(**options), log=lambda line: send(log=str(line)))
+    except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent, typed
+        send(error=_described(err))
+        protocol.close()
+        os._exit(1)
+    protocol.close()
+
+
+def _described(err: BaseException) -> dict:
+    """An error as JSON: its class (module and name), message and, if it has one, report."""
+    described = {"module": type(err).__module__, "name": type(err).__name__, "message": str(err)}
+    if hasattr(err, "report"):
+        described["report"] = err.report
+    return described
+
+
+def _rebuilt(described: dict, model: str) -> Exception:
+    """The child's error as the same class with the same message and report, when it is one of ours."""
+    cls = getattr(_ERROR_MODULES.get(described.get("module")), str(described.get("name")), None)
+    if isinstance(cls, type) and issubclass(cls, (export_errors.ExportError, errors.EngineError)):
+        err = cls.__new__(cls)
+        Exception.__init__(err, described.get("message", ""))
+        if "report" in described:
+            err.report = described["report"]
+        return err
+    return errors.ModelFolderError(
+        f"exporting {model} failed ({described.get('name')}: {described.get('message')}); run "
+        f"'engine export {model} OUT_DIR' to see the exporter's own output")
+
+
+def _message(line: str) -> dict:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return {"log": line.rstrip("\n")}
+    return message if isinstance(message, dict) else {"log": line.rstrip("\n")}
+
+
+def _import_roots() -> list[str]:
+    """The folders that hold the engine and export packages, so the child imports the same code as its parent."""
+    roots = [str(Path(__file__).resolve().parents[2]), str(Path(export_errors.__file__).resolve().parents[1])]
+    return list(dict.fromkeys(roots))
