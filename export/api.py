@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .errors import OptionError, OutputExistsError, ParityError
+from .errors import ModelSourceError, OptionError, OutputExistsError, ParityError
 from .fusion import attention_fused, fuse_graph
 from .graphs import EMBED_OUTPUTS, INSPECT_OUTPUTS, TWO_GB, export_graph, place_graph
 from .heads import EmbedHead, InspectHead, pooled_width
@@ -19,10 +19,12 @@ from .partials import hold_partial, partial_prefix, release_partial, remove_stal
 from .paths import check_output_path, delete_output
 from .int8 import to_int8
 from .precision import to_fp16
-from .source import POOLER_ARCHITECTURES, ModelSource, load_model, load_tokenizer, resolve_source
+from .loading import load_checked
+from .source import POOLER_ARCHITECTURES, ModelSource, resolve_source
 from .dense import load_dense
 from .devices import gpu_visible
 from .validate import thresholds_for, validate_graph
+from .weights import check_finite_weights
 
 # Architectures whose position ids start after the padding index, so max positions shrink by pad_id + 1.
 _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet")
@@ -41,6 +43,9 @@ def export_model(options: ExportOptions, log=print) -> dict:
     torch.set_num_threads(1)
     try:
         return _export(options, log)
+    except MemoryError as err:  # it has no message of its own
+        raise ModelSourceError(f"ran out of memory exporting {options.model}; check the sizes in its config.json, or "
+                               "export on a machine with more memory") from err
     finally:
         torch.set_num_threads(threads)
 
@@ -53,8 +58,7 @@ def _export(options: ExportOptions, log) -> dict:
     _check_out_dir(out_dir, options.overwrite, [local] if local.exists() else [])  # before any slow step
     src = resolve_source(options.model, options.revision)
     _check_out_dir(out_dir, options.overwrite, [src.path])
-    model, missing = load_model(src, options.trust_remote_code)
-    tokenizer = load_tokenizer(src, options.trust_remote_code)
+    model, missing, tokenizer = load_checked(src, options.trust_remote_code, options.allow_large_config)
     cfg = model.config
     resolved = resolve_options(options, src, cfg, tokenizer)
     if resolved.pooling == "pooler" and (getattr(model, "pooler", None) is None or any(k.startswith("pooler.") for k in missing)):
@@ -199,6 +203,7 @@ def _dense_layers(src: ModelSource, pooling: str, hidden_size: int, last_k: int)
     layers = []
     for folder, config in src.st.dense:
         layer = load_dense(folder, config)
+        check_finite_weights(layer.state_dict().items(), str(folder))
         if layer.in_features != width:
             raise OptionError(f"{folder}: the Dense module takes {layer.in_features} features, but pooling {pooling!r} gives "
                               f"{width}; use the model's own pooling (omit --pooling) or remove the Dense modules")

@@ -38,6 +38,7 @@ class ExportOptions:
     overwrite: bool = False
     trust_remote_code: bool = False
     revision: str | None = None
+    allow_large_config: bool = False  # config sizes past export/limits.py's bounds (a user who really means them)
 
     def __post_init__(self) -> None:
         """Validate every option once, before anything is loaded or written."""
@@ -62,6 +63,8 @@ class ExportOptions:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
                 raise OptionError(f"--{name.replace('_', '-')} {value!r} must be a finite number; "
                                   "a NaN or infinite threshold would turn parity validation off")
+        if not isinstance(self.allow_large_config, bool):
+            raise OptionError(f"allow_large_config {self.allow_large_config!r} must be True or False")
         if self.atol is not None and self.atol < 0:
             raise OptionError(f"--atol {self.atol} must be at least 0")
         if self.min_overlap is not None and not 0 <= self.min_overlap <= 1:

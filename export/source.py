@@ -1,10 +1,12 @@
 """Find a model (local folder or hub id), read its sentence-transformers metadata, and load it for export."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from .errors import ModelSourceError, UnsupportedArchitectureError
 
@@ -54,6 +56,7 @@ def resolve_source(model: str | Path, revision: str | None = None) -> ModelSourc
     """Turn a folder path or hub id into a local folder with its metadata."""
     path = Path(model).expanduser()
     hub_revision = None
+    _check_links(path)
     if not path.exists():
         model = str(model)
         if model.startswith((".", "/", "~")) or model.count("/") > 1:
@@ -76,6 +79,26 @@ def resolve_source(model: str | Path, revision: str | None = None) -> ModelSourc
     )
 
 
+def _check_links(path: Path) -> None:
+    """Name a symbolic link loop, or a link to nothing, as one (path.exists() is False for both, which would send them
+    to the hub as ids)."""
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ModelSourceError(f"model folder {str(path)!r} is a symbolic link loop (a link that leads back to itself); "
+                                   "point it at the real model folder, or pass that folder") from err
+        if path.is_symlink():
+            raise ModelSourceError(f"model folder {str(path)!r} is a symbolic link to {os.readlink(path)!r}, which does not "
+                                   "exist; point it at the real model folder, or pass that folder") from err
+
+
+def error_text(err: BaseException) -> str:
+    """An error's message, or its type where the message is empty (a MemoryError has none): never an empty text."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else f"{type(err).__name__} (no message)"
+
+
 def _download(repo_id: str, revision: str | None) -> tuple[Path, str | None]:
     """Fetch a hub snapshot; only reached when the argument is not a local folder."""
     try:
@@ -84,7 +107,7 @@ def _download(repo_id: str, revision: str | None) -> tuple[Path, str | None]:
         local = snapshot_download(repo_id, revision=revision)
     except Exception as err:  # the hub client raises many types; all mean "could not fetch"
         raise ModelSourceError(
-            f"{repo_id!r} is not a local folder and could not be fetched from the Hugging Face hub ({type(err).__name__}: {err}); "
+            f"{repo_id!r} is not a local folder and could not be fetched from the Hugging Face hub ({error_text(err)}); "
             "pass a local model folder, or check the id and the network"
         ) from err
     return Path(local), Path(local).name
@@ -118,7 +141,12 @@ def read_st_metadata(path: Path) -> STMetadata:
             raise ModelSourceError(f"{modules_file}: entry {i} is not an object with string 'type' and 'path' fields; "
                                    "fix the file or delete it and pass --pooling")
         kind = module.get("type", "").rsplit(".", 1)[-1]
-        mpath = path / module.get("path", "")
+        rel = module.get("path", "")
+        if PureWindowsPath(rel).anchor or ".." in PureWindowsPath(rel).parts or "\0" in rel:  # POSIX and Windows forms
+            raise ModelSourceError(f"{modules_file}: the {kind or 'unnamed'} module's path {rel!r} leads outside the model "
+                                   "folder (sentence-transformers refuses it too); module paths are folders inside it, "
+                                   "like '1_Pooling': fix modules.json")
+        mpath = path / rel
         if kind == "Transformer":
             cfg = mpath / "sentence_bert_config.json"
             if cfg.is_file():
@@ -129,6 +157,10 @@ def read_st_metadata(path: Path) -> STMetadata:
             continue
         order.append(kind)
         if kind == "Pooling":
+            if not (mpath / "config.json").is_file():
+                raise ModelSourceError(f"{modules_file} lists a Pooling module at {rel!r}, but {mpath / 'config.json'} "
+                                       "is missing (sentence-transformers refuses the folder too); restore that file, "
+                                       "or remove the Pooling entry from modules.json and pass --pooling")
             pooling = _read_pooling(mpath / "config.json")
         elif kind == "Dense":
             dense.append((mpath, read_json(mpath / "config.json", dict)))
@@ -156,11 +188,9 @@ def read_st_metadata(path: Path) -> STMetadata:
     return STMetadata(pooling=pooling, dense=tuple(dense), normalize=normalize, max_length=max_length, prompts=prompts, default_prompt_name=default_prompt)
 
 
-def _read_pooling(config_file: Path) -> str | None:
+def _read_pooling(config_file: Path) -> str:
     """Map the sentence-transformers pooling config (legacy pooling_mode_* flags or, since v5, 'pooling_mode') to our
     mode; several modes become one name joined by '+', in sentence-transformers' concatenation order."""
-    if not config_file.is_file():
-        return None
     cfg = read_json(config_file, dict)
     if "pooling_mode" in cfg:
         mode = cfg["pooling_mode"]
@@ -207,8 +237,11 @@ def load_model(src: ModelSource, trust_remote_code: bool = False):
             src.path, attn_implementation="eager", trust_remote_code=trust_remote_code, dtype="float32",
             output_loading_info=True,
         )
+    except MemoryError as err:
+        raise ModelSourceError(f"ran out of memory building the model in {src.path}; check the sizes in its config.json "
+                               "(layers, hidden_size, vocab_size), or export on a machine with more memory") from err
     except Exception as err:
-        raise ModelSourceError(f"cannot load the model in {src.path}: {err}") from err
+        raise ModelSourceError(f"cannot load the model in {src.path}: {error_text(err)}") from err
     missing = sorted(info.get("missing_keys") or ())
     encoder_missing = [k for k in missing if not k.startswith("pooler.")]
     if encoder_missing:
@@ -227,7 +260,7 @@ def load_tokenizer(src: ModelSource, trust_remote_code: bool = False):
     try:
         tok = AutoTokenizer.from_pretrained(src.path, trust_remote_code=trust_remote_code)
     except Exception as err:
-        raise ModelSourceError(f"cannot load the tokenizer in {src.path}: {err}; the folder needs tokenizer files") from err
+        raise ModelSourceError(f"cannot load the tokenizer in {src.path}: {error_text(err)}; the folder needs tokenizer files") from err
     if not getattr(tok, "is_fast", False):
         raise ModelSourceError(f"{src.path}: tokenizer is not a fast (Rust) tokenizer; add tokenizer.json to the folder")
     return tok

@@ -24,6 +24,7 @@ def thresholds_for(precision: str, atol: float | None = None, min_cos: float | N
     """Parity thresholds for a precision; explicit atol / min_cos override every output's, min_overlap the embedding's."""
     a, a_attn, mc, mean_c, overlap = _DEFAULTS[precision]
     return {
+        "precision": precision,
         "atol": atol if atol is not None else a,
         "atol_attentions": atol if atol is not None else a_attn,
         "min_cos": min_cos if min_cos is not None else mc,
@@ -185,7 +186,7 @@ def _failures(name: str, entry: dict, th: dict) -> list[str]:
     """Human-readable reasons an output failed, empty when it passed."""
     out = []
     if not entry["finite"]:
-        out.append(f"{name}: non-finite values (fp16 overflow?); export with --precision fp32")
+        out.append(f"{name}: {_non_finite_hint(th.get('precision'))}")
     atol = th["atol_attentions"] if name == "attentions" else th["atol"]
     if atol is not None and entry["max_abs"] > atol:
         out.append(f"{name}: max abs diff {entry['max_abs']:.3g} > {atol:g}")
@@ -198,3 +199,13 @@ def _failures(name: str, entry: dict, th: dict) -> list[str]:
         out.append(f"{name}: top-{entry['neighbours_k']} neighbour overlap {overlap:.3f} < {th['min_overlap']} "
                    "(lower it with --min-overlap, or export with a more precise --precision)")
     return out
+
+
+def _non_finite_hint(precision: str | None) -> str:
+    """Why an output held NaN or inf, as far as the precision tells (the weights were checked finite at load)."""
+    if precision == "fp16":
+        return "non-finite values (fp16 overflow?); export with --precision fp32"
+    if precision in ("int8", "int8-fast"):
+        return f"non-finite values at {precision}; export with --precision fp32 to see whether the fp32 graph is finite"
+    return ("non-finite values in fp32, from finite weights: activations overflow (weights of extreme magnitude?); "
+            "the checkpoint cannot be exported as is: restore or re-download it")

@@ -27,6 +27,8 @@ from .errors import handle_errors
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT_DIR.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the hub (off by default).")
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
+@click.option("--allow-large-config", is_flag=True,
+              help="Build config sizes past the bounds (96 layers, hidden 16384, vocabulary 1,000,000, ...; docs/export.md).")
 @handle_errors
 def export(**kwargs) -> None:
     """Export MODEL (folder or hub id) to validated ONNX graphs in OUT_DIR."""
