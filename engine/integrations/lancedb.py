@@ -9,6 +9,7 @@ same function (sharing the loaded model when this process already has it). Queri
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -82,11 +83,16 @@ class EngineEmbeddings(_EmbedderOptions):
 
     def generate_embeddings(self, texts) -> list[np.ndarray | None]:
         """Document vectors; a null text gets None (the table's on_bad_vectors policy decides what happens to it)."""
-        return self._embed(texts, self._encoding.documents)
+        return self._embed(_text_list(texts, "generate_embeddings(texts)"), self._encoding.documents)
 
     def compute_query_embeddings(self, query, *args, **kwargs) -> list[np.ndarray | None]:
-        """The query's vector, with the model's query prompt."""
-        return self._embed(self.sanitize_input(query), self._encoding.queries)
+        """The query's vector, with the model's query prompt; a query that is no string is a TypeError naming it."""
+        queries = _text_list(self.sanitize_input(query), "compute_query_embeddings(query)", single="a query string")
+        for i, q in enumerate(queries):
+            if not isinstance(q, str):
+                raise TypeError(f"{NAME}: compute_query_embeddings(query): query[{i}] is {type(q).__name__}, not str; "
+                                "every query must be a string")
+        return self._embed(queries, self._encoding.queries)
 
     def compute_source_embeddings_with_retry(self, *args, **kwargs):
         return self.compute_source_embeddings(*args, **kwargs) if not self.max_retries else \
@@ -96,8 +102,7 @@ class EngineEmbeddings(_EmbedderOptions):
         return self.compute_query_embeddings(*args, **kwargs) if not self.max_retries else \
             super().compute_query_embeddings_with_retry(*args, **kwargs)
 
-    def _embed(self, texts, encode) -> list[np.ndarray | None]:
-        texts = list(texts)
+    def _embed(self, texts: list, encode) -> list[np.ndarray | None]:
         for i, t in enumerate(texts):
             if t is not None and not isinstance(t, str):
                 raise TypeError(f"{NAME}: text {i} is {type(t).__name__}, not str; the source column must hold strings")
@@ -107,3 +112,11 @@ class EngineEmbeddings(_EmbedderOptions):
             for i, v in zip(present, encode(self._embedder, [texts[i] for i in present])):
                 out[i] = v
         return out
+
+
+def _text_list(texts, call: str, single: str | None = None) -> list:
+    """texts (a list, tuple or other iterable of texts) as a list; anything else a TypeError naming call's argument."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+        takes = f"{single} or a list of strings" if single else "a list of strings"
+        raise TypeError(f"{NAME}: {call} takes {takes}, got {type(texts).__name__}")
+    return list(texts)
