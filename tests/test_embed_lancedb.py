@@ -17,6 +17,7 @@ from embed_helpers import crash_before_part_record, embeddings, read_output, run
 from test_embed_resume import _kill_when
 
 from engine.bulk.output.lance_index import index_plan
+from engine.bulk.output.lance_owner import MARK_KEY
 
 N = 300
 STATE = ".docs.engine-embed"  # the hidden folder beside the table: its ledger and _SUCCESS
@@ -65,11 +66,14 @@ def _success(db: Path) -> dict | None:
 
 
 def check_table(db: Path, reference, ids: list) -> None:
-    """Every id once, the parquet output's schema (metadata included) and vectors, and _SUCCESS saying so."""
+    """Every id once, the parquet output's schema (metadata included, plus the job's mark) and vectors, and _SUCCESS
+    saying so."""
     table = lancedb.connect(db).open_table("docs").to_arrow().sort_by("id")
     got = table.column("id").to_pylist()
     assert len(got) == len(set(got)) == len(ids) and got == sorted(ids)
-    assert table.schema == reference.schema and table.schema.metadata == reference.schema.metadata
+    meta = dict(table.schema.metadata)
+    assert meta.pop(MARK_KEY)  # the job's mark (what proves the table is the job's), beside the parquet metadata
+    assert table.schema == reference.schema and meta == reference.schema.metadata
     assert table.column("topic").to_pylist() == reference.column("topic").to_pylist()
     np.testing.assert_array_equal(embeddings(table), embeddings(reference))
     success = _success(db)

@@ -1,6 +1,7 @@
 """The ledger of an output folder: an append-only JSON Lines file, each record fsynced, listing finished parts.
 
-Record kinds: 'job' (first: fingerprint, options, input scan), 'calibration' (int8 ranges), 'part' (one finished part).
+Record kinds: 'job' (first: fingerprint, options, input scan), 'calibration' (int8 ranges), 'part' (one finished part),
+'table_ids' (a LanceDB table's id digest when it was first finished).
 A torn last line (kill -9 during an append) is dropped on open. The ledger is also the folder's lock (flock), so two
 runs never write one output.
 """
@@ -34,6 +35,22 @@ def identity_diff(old: dict, new: dict) -> list[str]:
 def _short(v) -> str:
     s = json.dumps(v, sort_keys=True, default=str)
     return s if len(s) <= 80 else s[:77] + "..."
+
+
+def read_job(folder: Path) -> dict | None:
+    """The job record of the ledger in folder, read without locking it (None: no ledger, or no job recorded yet)."""
+    try:
+        lines = (Path(folder) / LEDGER).read_bytes().splitlines()
+    except FileNotFoundError:
+        return None
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a torn last line
+            continue
+        if isinstance(record, dict) and record.get("kind") == "job":
+            return record
+    return None
 
 
 class Ledger:

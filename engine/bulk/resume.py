@@ -1,11 +1,13 @@
 """Opening an embed job's output, shared by every runner (local and Ray): the plan, the fingerprint check, a complete
-output left alone, the scan run once (its result kept in the ledger), and stale files cleaned up."""
+output left alone, an output that is no longer the job's refused before any write, the scan run once (its result kept
+in the ledger), and stale files cleaned up."""
 from __future__ import annotations
 
 import dataclasses
 import time
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from ..errors import OutputError
@@ -14,6 +16,7 @@ from .input import list_inputs
 from .job import EmbedJob
 from .ledger import LEDGER, SUCCESS, Ledger, identity_diff
 from .output.folder import clean_stale
+from .output.parts import schema_ranges
 from .output.sinks import open_sink
 from .partstats import total
 from .plan import OutputPlan
@@ -48,7 +51,20 @@ def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None)
         raise OutputError(f"{sink.label} holds {'a finished' if (out / SUCCESS).exists() else 'an unfinished'} embed job "
                           f"with different model or options ({diff}); rerun with the original options to "
                           "resume, or pass --overwrite to start over")
+    try:
+        sink.check_resume(ledger, _resumed_schema(plan, header, ledger))
+    except BaseException:
+        ledger.close()
+        raise
     return job, plan, ledger
+
+
+def _resumed_schema(plan: OutputPlan, header: dict | None, ledger: Ledger) -> pa.Schema | None:
+    """The part schema of the job the ledger records (its scan fixes the id and kept columns' types), or None."""
+    if header is None:
+        return None
+    scanned = plan.scanned(read_columns_schema(header["scan"]), header["scan"]["total_rows"])
+    return scanned.part_schema(schema_ranges(scanned, calibration(ledger)))
 
 
 def finished_summary(plan: OutputPlan, ledger: Ledger, progress: Progress, started: float) -> Summary | None:

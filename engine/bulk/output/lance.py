@@ -4,7 +4,9 @@ Rows are upserted by id (merge_insert on the id column), one window at a time, s
 kill -9 replaces the rows an earlier attempt left instead of adding them again: every id is in the table once. The
 ledger and _SUCCESS live in a hidden folder beside the table (DB/.NAME.engine-embed), which LanceDB does not list as a
 table; only _SUCCESS says the table is complete, and it is written after the table was checked (every written row
-there exactly once), compacted and, with --index, indexed. The table has the parquet output's schema, metadata included.
+there exactly once, its ids those recorded when it was first finished), compacted and, with --index, indexed. The table
+has the parquet output's schema, metadata included, plus the job's mark (lance_owner.py): a table without it is never
+dropped by --overwrite nor written by a resume.
 """
 from __future__ import annotations
 
@@ -23,9 +25,11 @@ from ...errors import OutputError
 from ...extras import require
 from ..input import InputFile
 from ..job import EmbedJob
-from ..ledger import LEDGER, SUCCESS, Ledger
+from ..ledger import LEDGER, SUCCESS, Ledger, read_job
 from .folder import exclude_output
+from .lance_ids import ids_digest
 from .lance_index import build_index, index_plan
+from .lance_owner import job_mark, schema_diff, table_mark, with_mark
 from .parts import schema_ranges
 
 
@@ -40,6 +44,7 @@ class LanceSink:
         self.label = f"LanceDB table {self.name!r} in {self.db_path}"
         self.want_index = job.index
         self._db = None
+        self._mark: str | None = None  # the job's mark (lance_owner.py), once read from the ledger
 
     @property
     def db(self):
@@ -61,41 +66,86 @@ class LanceSink:
 
     def claim(self, spec: str, files: list[InputFile], overwrite: bool) -> list[InputFile]:
         """The input files outside the database folder; refuse an unsafe OUTPUT or a table engine embed did not write;
-        with overwrite, drop the table an earlier engine embed wrote (its _SUCCESS first, so no kill leaves a table
-        that looks complete)."""
+        with overwrite, drop the table an earlier engine embed wrote, proved by the mark in its schema (its _SUCCESS
+        first, so no kill leaves a table that looks complete)."""
         files = exclude_output(spec, files, self.db_path)
         check_output_path(self.db_path, reads=[f.path for f in files], what="OUTPUT", error=OutputError)
         if self.db_path.exists() and not self.db_path.is_dir():
             raise OutputError(f"{self.db_path} is a file; OUTPUT must be a LanceDB database folder")
-        ours = (self.state / LEDGER).is_file()
-        if not ours and self.exists():
+        ledger = (self.state / LEDGER).is_file()
+        if not ledger and self.exists():
             raise OutputError(f"table {self.name!r} in {self.db_path} was not written by engine embed; choose another "
                               "--lancedb-table (--overwrite only replaces a table engine embed wrote)")
         if overwrite and self.state.exists():
-            if ours:
+            if ledger:
                 Ledger(self.state).close()  # raises if another run holds the lock
+            exists = self.exists()
+            if exists and not self._ours(self.db.open_table(self.name).schema, read_job(self.state)):
+                raise OutputError(self._not_ours(None))
             (self.state / SUCCESS).unlink(missing_ok=True)
-            if self.exists():
+            if exists:
                 self.db.drop_table(self.name)
             shutil.rmtree(self.state)
         return files
 
+    def check_resume(self, ledger: Ledger, schema: pa.Schema | None) -> None:
+        """Before anything is written: refuse a table this job did not write (no mark of the job's ledger record: it
+        was replaced or recreated since), one whose fields are no longer the job's (schema: the job's part schema,
+        None before the scan), or a missing table the ledger says rows were written into."""
+        if not self.exists():
+            if written(ledger):
+                raise OutputError(f"{self.label} was dropped since this job wrote {written(ledger)} rows into it "
+                                  f"(recorded in {self.state / LEDGER}); rerun with --overwrite to start over, or "
+                                  "choose another --lancedb-table")
+            return
+        found = self.db.open_table(self.name).schema
+        diff = schema_diff(found, schema) if schema is not None else []
+        if not self._ours(found, ledger.job):
+            raise OutputError(self._not_ours(diff))
+        if diff:
+            raise OutputError(f"{self.label} does not have the fields this job writes ({'; '.join(diff)}); nothing "
+                              "was written to it. Rerun with --overwrite to rebuild it, or choose another --lancedb-table")
+
+    @staticmethod
+    def _ours(schema: pa.Schema, header: dict | None) -> bool:
+        mark = job_mark(header)
+        return mark is not None and table_mark(schema) == mark
+
+    def _not_ours(self, diff: list[str] | None) -> str:
+        differs = f"; its fields differ from the job's ({'; '.join(diff)})" if diff else ""
+        return (f"{self.label} is not the table engine embed wrote for the job in {self.state / LEDGER} (its schema "
+                f"carries no mark of that job: it was replaced or recreated since){differs}; nothing was written to it. "
+                "Choose another --lancedb-table, or move that table away yourself (--overwrite only replaces a table "
+                "engine embed wrote)")
+
     def table(self, schema: pa.Schema):
-        """The table, created with the output schema (metadata included) on first use."""
+        """The table, created on first use with the output schema (metadata included) and the job's mark; a table
+        without the mark (someone else's, put in place meanwhile) is refused."""
+        if self._mark is None:  # the job record never changes once written: read it once
+            self._mark = job_mark(read_job(self.state))
+            if self._mark is None:
+                raise OutputError(f"{self.state / LEDGER} holds no job record; rerun the same command")
         if self.exists():
-            return self.db.open_table(self.name)
-        return self.db.create_table(self.name, schema=schema, exist_ok=True)
+            table = self.db.open_table(self.name)
+        else:
+            table = self.db.create_table(self.name, schema=with_mark(schema, self._mark), exist_ok=True)
+        if table_mark(table.schema) != self._mark:
+            raise OutputError(self._not_ours(schema_diff(table.schema, schema)))
+        return table
 
     def open_part(self, index: int, schema: pa.Schema) -> "LancePart":
         return LancePart(self.table(schema))
 
     def damaged(self, ledger: Ledger) -> list[str]:
-        """What a finished table lacks: the table, rows (it was changed since), or the index asked for now."""
+        """What a finished table lacks: the table, rows or ids (it was changed since), or the index asked for now."""
         if not self.exists():
             return [f"table {self.name!r}"]
         table = self.db.open_table(self.name)
         expected, have = written(ledger), table.count_rows()
         lacks = [] if have == expected else [f"{expected} rows ({have} found)"]
+        recorded = finished_ids(ledger)
+        if not lacks and recorded is not None and ids_digest(read_ids(table)) != recorded:
+            lacks.append("the ids it was finished with (changed in place since)")
         if self.want_index and not list(table.list_indices()) and (
                 index_plan(have, table.schema.field("embedding").type.list_size) is not None or not self._decided()):
             lacks.append("the index --index asks for")
@@ -113,12 +163,20 @@ class LanceSink:
         Returns the _SUCCESS fields and, under 'notes', lines for the summary."""
         table = self.table(plan.part_schema(schema_ranges(plan, ranges)))  # none written: an empty table has the schema
         expected, have = written(ledger), table.count_rows()
-        ids = pc.count_distinct(table.search().select(["id"]).limit(None).to_arrow().column("id")).as_py() if have else 0
+        id_column = read_ids(table)
+        ids = pc.count_distinct(id_column).as_py() if have else 0
         if have != expected or ids != have:
             raise OutputError(f"{self.label} holds {have} rows ({ids} distinct ids) but the finished parts wrote "
                               f"{expected}: something other than this job changed it; rerun with --overwrite to rebuild it")
+        digest, recorded = ids_digest(id_column), finished_ids(ledger)
+        if recorded is not None and digest != recorded:
+            raise OutputError(f"{self.label}: its ids were changed since it was finished (the same {have} rows, but "
+                              "their id digest differs from the one recorded then): something other than this job "
+                              "changed it; rerun with --overwrite to rebuild it")
+        if recorded is None:  # the first finish: what later runs check the table against
+            ledger.append({"kind": "table_ids", **digest})
         table.optimize()  # one upsert per window leaves many small fragments
-        info = {"table": self.name, "database": str(self.db_path), "index": None, "notes": []}
+        info = {"table": self.name, "database": str(self.db_path), "ids": digest, "index": None, "notes": []}
         if self.want_index:
             info["index"], note = build_index(table, have, plan.dim, progress)
             info["notes"].append(note)
@@ -146,3 +204,14 @@ class LancePart:
 def written(ledger: Ledger) -> int:
     """The rows the ledger's finished parts wrote."""
     return sum(p["rows"] for p in ledger.parts().values())
+
+
+def finished_ids(ledger: Ledger) -> dict | None:
+    """The id digest recorded when the table was first finished ({'rows', 'digest'}), or None before."""
+    record = next((r for r in ledger.records if r.get("kind") == "table_ids"), None)
+    return {"rows": record["rows"], "digest": record["digest"]} if record else None
+
+
+def read_ids(table) -> pa.ChunkedArray:
+    """The table's id column, read alone."""
+    return table.search().select(["id"]).limit(None).to_arrow().column("id")

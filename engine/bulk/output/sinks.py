@@ -1,9 +1,9 @@
 """Where an embed job's rows go: a parquet dataset folder (the default) or a LanceDB table (lance.py).
 
 Every sink has a state folder holding the ledger and _SUCCESS (the output folder itself, or a hidden folder beside a
-LanceDB table). It claims its output before a run (refusing what engine embed did not write), opens one part at a time
-for the writer thread, says what a finished output lacks (missing or changed parts), and finishes the output before
-_SUCCESS is written.
+LanceDB table). It claims its output before a run (refusing what engine embed did not write), checks on a resume that
+the output is still the one the job wrote, opens one part at a time for the writer thread, says what a finished output
+lacks (missing or changed parts), and finishes the output before _SUCCESS is written.
 """
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ class Sink(Protocol):
 
     def claim(self, spec: str, files: list[InputFile], overwrite: bool) -> list[InputFile]: ...
 
+    def check_resume(self, ledger: Ledger, schema: pa.Schema | None) -> None: ...  # before any write: refuse an output
+    # that is no longer the one this job wrote (schema: the job's part schema; None before its scan)
+
     def open_part(self, index: int, schema: pa.Schema): ...  # write(table), commit() -> (file or None, bytes), abort()
 
     def damaged(self, ledger: Ledger) -> list[str]: ...
@@ -53,6 +56,9 @@ class ParquetSink:
         files = exclude_output(spec, files, self.state)
         prepare_folder(self.state, files, overwrite)
         return files
+
+    def check_resume(self, ledger: Ledger, schema: pa.Schema | None) -> None:
+        """Nothing to check: damaged() finds changed part files, and claim() refused a folder engine embed did not write."""
 
     def open_part(self, index: int, schema: pa.Schema) -> PartWriter:
         return PartWriter(self.state, index, schema)
