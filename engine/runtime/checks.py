@@ -4,9 +4,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from ..config import EmbedderConfig
 from ..errors import ConfigError
 from .postprocess import OUTPUT_PRECISIONS
+from .tokenize import check_unicode
 
 
 def check_against_manifest(cfg: EmbedderConfig, manifest: dict, folder: Path) -> None:
@@ -30,8 +33,11 @@ def texts_argument(inputs, sentences):
     return inputs if inputs is not None else sentences
 
 
-def check_encode_options(emb, precision: str, output_value, device, pool, truncate_dim) -> None:
-    """Refuse encode options this Embedder cannot honour, naming the fix."""
+def check_encode_options(emb, precision: str, output_value, device, pool, truncate_dim, batch_size=None, prompt=None,
+                         prompt_name=None, chunk_size=None, **flags) -> None:
+    """Refuse encode arguments this Embedder cannot honour, naming each with its value and what it accepts: a wrong
+    type is a TypeError, a value out of range a ValueError. flags: encode's on/off arguments (bool, or None where
+    sentence-transformers' default is None)."""
     if precision not in OUTPUT_PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {', '.join(OUTPUT_PRECISIONS)}")
     if output_value not in ("sentence_embedding", "token_embeddings", None):
@@ -43,9 +49,36 @@ def check_encode_options(emb, precision: str, output_value, device, pool, trunca
     if pool is not None:
         raise ValueError("pool (multi-process encoding) is not needed: one Embedder already uses every core; "
                          "call encode(texts) without pool=")
-    if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int)
-                                     or not 1 <= truncate_dim <= emb.dim):
-        raise ValueError(f"truncate_dim must be in 1..{emb.dim}, got {truncate_dim!r}")
+    if chunk_size is not None:
+        raise ValueError(f"chunk_size={chunk_size!r} sizes the chunks of a multi-process pool, which an Embedder does "
+                         "not use (pool must be None); call encode(texts) without chunk_size= (batch_size= caps rows "
+                         "per batch)")
+    check_count("truncate_dim", truncate_dim, emb.dim, f"the model's width, {emb.dim}")
+    check_batch_size(batch_size)
+    for name, value in (("prompt", prompt), ("prompt_name", prompt_name)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string or None, got {type(value).__name__} {value!r}")
+    if prompt is not None:
+        check_unicode(prompt, "prompt")
+    for name, value in flags.items():
+        if not (isinstance(value, (bool, np.bool_)) or (value is None and name == "show_progress_bar")):
+            raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def check_batch_size(batch_size) -> None:
+    """batch_size: None (only the token budget packs batches) or a row cap of at least 1."""
+    check_count("batch_size", batch_size, None, "a cap on rows per batch; None: only the token budget")
+
+
+def check_count(name: str, value, top: int | None, meaning: str) -> None:
+    """value: None or an int in 1..top (top None: no upper bound); bool is not an int here."""
+    if value is None:
+        return
+    accepted = f"None or an integer in 1..{top}" if top is not None else "None or an integer >= 1"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {accepted} ({meaning}), got {type(value).__name__} {value!r}")
+    if value < 1 or (top is not None and value > top):
+        raise ValueError(f"{name} must be {accepted} ({meaning}), got {value!r}")
 
 
 def check_device(own: str, device) -> None:

@@ -40,18 +40,35 @@ def configure_tokenizer(tok: Tokenizer, max_length: int) -> Tokenizer:
 
 
 def check_texts(texts: list) -> None:
-    """Raise TypeError naming the first item that is not a string."""
+    """Raise TypeError naming the first item that is not a string, ValueError the first holding a lone surrogate."""
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise TypeError(f"texts[{i}] is {type(t).__name__}, not str; every item must be a string (use '' for empty)")
+        check_unicode(t, f"texts[{i}]")
 
 
 def check_pairs(pairs: list) -> None:
-    """Raise TypeError naming the first item that is not a pair of strings (a model whose input is text pairs)."""
+    """Raise TypeError naming the first item that is not a pair of strings (a model whose input is text pairs),
+    ValueError the first holding a lone surrogate."""
     for i, p in enumerate(pairs):
         if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(t, str) for t in p)):
             raise TypeError(f"inputs[{i}] is {type(p).__name__}, not a pair of strings; this model reads text pairs, "
                             "e.g. [(query, passage), ...]")
+        for j, t in enumerate(p):
+            check_unicode(t, f"inputs[{i}][{j}]")
+
+
+def check_unicode(text: str, name: str) -> None:
+    """Raise ValueError when text holds a lone surrogate (what Python makes of bytes that are not UTF-8, decoded with
+    errors='surrogateescape'): it is not Unicode text, and the tokenizer cannot take it."""
+    if text.isascii():  # O(1) in CPython: nearly every text stops here
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{name} holds a lone surrogate ({text[err.start]!r} at character {err.start}), which is not "
+                         "Unicode text and cannot be tokenized; it comes from bytes that are not UTF-8: decode them with "
+                         "errors='replace' (or with their real encoding)") from None
 
 
 def tokenize(tok: Tokenizer, inputs: list) -> Tokenized:
