@@ -7,6 +7,7 @@ import click
 
 from ..config import DEVICES, EmbedderConfig
 from .errors import handle_errors
+from .terminal import argument_text, echo
 
 
 @click.command()
@@ -28,15 +29,21 @@ def inspect(texts, model, device, max_length, **options) -> None:
     """Show what the model does with TEXT: attentions per layer and head, and (with --corpus) how layers drift."""
     from ..inspect import InspectJob, run_inspect
 
-    job = InspectJob(texts=tuple(texts), embedder=EmbedderConfig(model=model, device=device, max_length=max_length), **options)
+    decoded = [argument_text(t) for t in texts]
+    for i, (_, replaced) in enumerate(decoded):
+        if replaced:
+            echo(f"warning: TEXT {i} (text{i} in the outputs) holds bytes that are not UTF-8; they were replaced by "
+                 "U+FFFD (the replacement character); pass UTF-8 text, or set a UTF-8 locale", err=True)
+    job = InspectJob(texts=tuple(t for t, _ in decoded),
+                     embedder=EmbedderConfig(model=model, device=device, max_length=max_length), **options)
     result = run_inspect(job)
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     if result.table:
-        click.echo("top-attended token per layer (max over heads; cell = target weight):")
-        click.echo(result.table)
+        echo("top-attended token per layer (max over heads; cell = target weight):")
+        echo(result.table)
     if result.drift:
-        click.echo(result.drift)
+        echo(result.drift)
     out = Path(job.out)
     names = sorted({f.name if f.parent == out else f"{f.parent.name}/{f.name}" for f in result.files})
-    click.echo(f"wrote {len(result.files)} files to {out}/: " + ", ".join(names), err=True)
+    echo(f"wrote {len(result.files)} files to {out}/: " + ", ".join(names), err=True)

@@ -62,7 +62,7 @@ def top_attended(tokens: Sequence[str], attentions: NDArray, layers: Sequence[in
 
 def write_csv(rows: Sequence[TopAttended], path: Path) -> None:
     """One line per (text, layer, token): the columns of TopAttended."""
-    with Path(path).open("w", newline="") as fh:
+    with Path(path).open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow([f.name for f in fields(TopAttended)])
         for row in rows:
