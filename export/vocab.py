@@ -43,7 +43,10 @@ def check_ids_fit(tokenizer, rows: int | None, table: str, folder: Path) -> None
     size = max(vocab.values()) + 1 if vocab else 0
     if size <= rows:
         return
-    past = sorted((i, token) for token, i in vocab.items() if i >= rows)
+    inert = _inert_specials(tokenizer)
+    past = sorted((i, token) for token, i in vocab.items() if i >= rows and i not in inert)
+    if not past:
+        return  # only special tokens that ordinary text never produces (Gemma 3's <image_soft_token>: id 262,144)
     added = set(tokenizer.get_added_vocab())
     shown = ", ".join(repr(t) for _, t in past[:3]) + (f" and {len(past) - 3:,} more" if len(past) > 3 else "")
     kind = "added tokens" if all(t in added for _, t in past) else "tokens"
@@ -52,3 +55,11 @@ def check_ids_fit(tokenizer, rows: int | None, table: str, folder: Path) -> None
         f"({shown}; ids {rows:,}..{size - 1:,}) have no embedding row and would crash every batch they are in. Resize "
         "the embeddings to the tokenizer (model.resize_token_embeddings(len(tokenizer)), then save_pretrained), or use "
         "the model's own tokenizer")
+
+
+def _inert_specials(tokenizer) -> set[int]:
+    """Ids of added special tokens that no text gets unless it spells them out: not inserted around every text (as
+    [CLS] and [SEP] are), not padding, not the unknown token. Gemma 3 ships one past its embedding table."""
+    inserted = set(tokenizer("", add_special_tokens=True)["input_ids"]) | {tokenizer.pad_token_id, tokenizer.unk_token_id}
+    decoder = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return {i for i, token in decoder.items() if getattr(token, "special", False) and i not in inserted}

@@ -153,6 +153,18 @@ def test_a_tokenizer_with_added_tokens_past_the_embedding_table_is_refused(model
             f"'zqxadded3'; ids {rows:,}..{rows + 2:,}) have no embedding row", "resize_token_embeddings")
 
 
+def test_a_special_token_past_the_table_that_text_never_produces_still_exports(model, tmp_path):
+    """(CR1) Gemma 3 ships <image_soft_token> one id past its embedding table: no text gets it, the export stays valid."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.add_special_tokens({"additional_special_tokens": ["<image_soft_token>"]})
+    tok.save_pretrained(model)
+    assert tok.convert_tokens_to_ids("<image_soft_token>") == vocab_size(model)
+    r = cli("export", model, tmp_path / "e")
+    assert r.exit_code == 0, r.output
+
+
 def test_a_tokenizer_with_ids_past_the_config_vocab_size_is_refused_up_front(model, tmp_path):
     """(CR3) A model built with a smaller vocab_size than its tokenizer's: refused with the numbers, not IndexError."""
     import torch
