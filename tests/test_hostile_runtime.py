@@ -76,15 +76,15 @@ def test_encode_refuses_a_lone_surrogate_naming_the_text(embedder, text):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"batch_size": -1}, ValueError, "batch_size must be None or an integer >= 1 .*, got -1"),
-    ({"batch_size": 0}, ValueError, "batch_size must be None or an integer >= 1 .*, got 0"),
-    ({"batch_size": 2.5}, TypeError, "batch_size must be None or an integer >= 1 .*, got float 2.5"),
-    ({"batch_size": "8"}, TypeError, "batch_size must be None or an integer >= 1 .*, got str '8'"),
-    ({"batch_size": True}, TypeError, "batch_size must be .*, got bool True"),
-    ({"truncate_dim": 2.5}, TypeError, r"truncate_dim must be None or an integer in 1\.\.384 .*, got float 2.5"),
-    ({"truncate_dim": "4"}, TypeError, r"truncate_dim must be None or an integer in 1\.\.384 .*, got str '4'"),
-    ({"truncate_dim": True}, TypeError, "truncate_dim must be .*, got bool True"),
-    ({"truncate_dim": 385}, ValueError, r"truncate_dim must be None or an integer in 1\.\.384 .*, got 385"),
+    ({"batch_size": -1}, ValueError, "batch_size must be an integer >= 1, or None: .*; got -1"),
+    ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1, or None: .*; got 0"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be an integer >= 1, or None: .*; got float 2.5"),
+    ({"batch_size": "8"}, TypeError, "batch_size must be an integer >= 1, or None: .*; got str '8'"),
+    ({"batch_size": True}, TypeError, "batch_size must be .*; got bool True"),
+    ({"truncate_dim": 2.5}, TypeError, r"truncate_dim must be in 1\.\.384 \(an integer, or None\): .*; got float 2.5"),
+    ({"truncate_dim": "4"}, TypeError, r"truncate_dim must be in 1\.\.384 \(an integer, or None\): .*; got str '4'"),
+    ({"truncate_dim": True}, TypeError, "truncate_dim must be .*; got bool True"),
+    ({"truncate_dim": 385}, ValueError, r"truncate_dim must be in 1\.\.384 \(an integer, or None\): .*; got 385"),
     ({"prompt": 5}, TypeError, "prompt must be a string or None, got int 5"),
     ({"prompt_name": 5}, TypeError, "prompt_name must be a string or None, got int 5"),
     ({"chunk_size": 10}, ValueError, "chunk_size=10 sizes the chunks of a multi-process pool"),
@@ -100,7 +100,7 @@ def test_encode_arguments_are_checked_by_name(embedder, kwargs, error, message):
 
 def test_encode_chunks_checks_batch_size(embedder):
     """(UE5) encode_chunks takes batch_size too: checked the same way."""
-    with pytest.raises(ValueError, match="batch_size must be None or an integer >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, or None"):
         embedder.encode_chunks(["a text"], batch_size=-1)
 
 

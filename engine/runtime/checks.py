@@ -53,7 +53,7 @@ def check_encode_options(emb, precision: str, output_value, device, pool, trunca
         raise ValueError(f"chunk_size={chunk_size!r} sizes the chunks of a multi-process pool, which an Embedder does "
                          "not use (pool must be None); call encode(texts) without chunk_size= (batch_size= caps rows "
                          "per batch)")
-    check_count("truncate_dim", truncate_dim, emb.dim, f"the model's width, {emb.dim}")
+    check_count("truncate_dim", truncate_dim, emb.dim, f"the width to cut embeddings to, at most the model's {emb.dim}")
     check_batch_size(batch_size)
     for name, value in (("prompt", prompt), ("prompt_name", prompt_name)):
         if value is not None and not isinstance(value, str):
@@ -67,18 +67,18 @@ def check_encode_options(emb, precision: str, output_value, device, pool, trunca
 
 def check_batch_size(batch_size) -> None:
     """batch_size: None (only the token budget packs batches) or a row cap of at least 1."""
-    check_count("batch_size", batch_size, None, "a cap on rows per batch; None: only the token budget")
+    check_count("batch_size", batch_size, None, "a cap on texts per batch (None: only the token budget packs them)")
 
 
 def check_count(name: str, value, top: int | None, meaning: str) -> None:
     """value: None or an int in 1..top (top None: no upper bound); bool is not an int here."""
     if value is None:
         return
-    accepted = f"None or an integer in 1..{top}" if top is not None else "None or an integer >= 1"
+    accepted = f"in 1..{top} (an integer, or None)" if top is not None else "an integer >= 1, or None"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {accepted} ({meaning}), got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be {accepted}: {meaning}; got {type(value).__name__} {value!r}")
     if value < 1 or (top is not None and value > top):
-        raise ValueError(f"{name} must be {accepted} ({meaning}), got {value!r}")
+        raise ValueError(f"{name} must be {accepted}: {meaning}; got {value!r}")
 
 
 def check_device(own: str, device) -> None:
