@@ -47,7 +47,7 @@ def cached(tiny_models, tmp_path_factory):
     cache = root / "cache"
     code = ("import json, sys\nfrom engine import Embedder\n"
             f"e = Embedder({str(folder)!r}, device='cpu', cache_dir={str(cache)!r})\n"
-            "print(json.dumps({'model_dir': str(e.model_dir), 'torch': 'torch' in sys.modules,\n"
+            "print(json.dumps({'model_dir': str(e.model_dir), 'torch': [m for m in ('torch', 'transformers') if m in sys.modules],\n"
             "                  'vector': e.encode(['a cached export']).tolist()}))\n")
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
@@ -72,7 +72,7 @@ def index_entry(cache: Path, target: Path) -> Path:
 def test_a_first_use_export_runs_in_a_child_and_leaves_torch_unloaded(cached):
     """(RE3) Embedder(model folder) on a cold cache exports in a child process, says so, and never imports torch."""
     assert cached.target.parent == cached.cache and (cached.target / "manifest.json").is_file()
-    assert cached.torch is False
+    assert cached.torch == []
     assert "exporting" in cached.stderr and "first use" in cached.stderr and str(cached.folder) in cached.stderr
 
 
@@ -147,6 +147,20 @@ def test_a_truncated_cache_entry_is_rebuilt_not_reported(cached):
                       f"cache_dir={str(cache)!r})\n", torch_free=True)
     assert proc.returncode != 0 and "embedding-engine[export]" in proc.stderr, proc.stderr
     assert "rebuilding the cached export" in proc.stderr and "is 1000 bytes" in proc.stderr
+    assert "--overwrite" not in proc.stderr
+
+
+def test_a_cached_graph_that_fails_to_load_is_rebuilt_not_reported(cached):
+    """(UE2) A cached embed.onnx of unchanged size that onnxruntime cannot parse: the entry is checked byte by byte and
+    rebuilt (torch-free the rebuild stops at once), not reported with 'engine export ... --overwrite'."""
+    cache = copy_cache(cached, "unparsable")
+    graph = cache / cached.target.name / "embed.onnx"
+    data = graph.read_bytes()
+    graph.write_bytes(b"\xff" * 64 + data[64:])
+    proc = run_python(f"from engine import Embedder\nEmbedder({str(cached.folder)!r}, device='cpu', "
+                      f"cache_dir={str(cache)!r})\n", torch_free=True)
+    assert proc.returncode != 0 and "embedding-engine[export]" in proc.stderr, proc.stderr
+    assert "rebuilding the cached export" in proc.stderr and "does not match the sha256" in proc.stderr
     assert "--overwrite" not in proc.stderr
 
 

@@ -23,7 +23,7 @@ from .batching import Batch, id_windows, text_windows
 from .checks import check_against_manifest, check_batch_size, check_encode_options, progress_bar, texts_argument
 from .dropin import SentenceTransformerAPI
 from .heads import HEADS, collect
-from .models import load_export, resolve_export
+from .models import load_export, open_export
 from .postprocess import aggregate_chunks, l2_normalize, quantize
 from .prompts import apply_prompt, check_requested_prompt
 from .st_outputs import Device, all_outputs, empty_answer, sentence_answer
@@ -91,13 +91,16 @@ class Embedder(SentenceTransformerAPI):
         return self
 
     def _setup(self, cfg: EmbedderConfig, st_args: dict) -> None:
-        folder = resolve_export(cfg)
-        manifest = load_export(folder)
-        check_against_manifest(cfg, manifest, folder)
-        max_length = cfg.max_length or manifest["max_length"]
-        tokenizer = load_tokenizer(folder, max_length)
-        check_chunking(tokenizer, max_length, cfg.stride_for(max_length))
-        self._attach(cfg, folder, manifest, tokenizer, open_backend(folder, "embed.onnx", manifest, cfg.device, cfg.threads))
+        def load(folder: Path) -> tuple:
+            manifest = load_export(folder)
+            check_against_manifest(cfg, manifest, folder)
+            max_length = cfg.max_length or manifest["max_length"]
+            tokenizer = load_tokenizer(folder, max_length)
+            check_chunking(tokenizer, max_length, cfg.stride_for(max_length))
+            return manifest, tokenizer, open_backend(folder, "embed.onnx", manifest, cfg.device, cfg.threads)
+
+        folder, (manifest, tokenizer, backend) = open_export(cfg, load)  # a cached export that fails to load is rebuilt
+        self._attach(cfg, folder, manifest, tokenizer, backend)
         self._st_state(st_args, cfg.model, folder)
 
     def _st_state(self, st_args: dict, model_arg, tokenizer_config_dir: Path | None) -> None:

@@ -1,11 +1,11 @@
 """Run a first-use export in a child process, so the caller never imports torch (a server whose model was exported on
 first use kept about 1 GB of torch loaded for its whole life).
 
-The parent starts a fresh interpreter running child(), writes the ExportOptions fields to its stdin as JSON, and reads
-JSON lines from its stdout: {"log": line} while the export runs, then {"error": {...}} if it failed. In the child, fd 1
-is pointed at stderr once the protocol has its own copy, so a library's print never reaches the pipe. An ExportError
-or EngineError comes back as the same class with the same message (and report, for a parity miss); anything else, or
-a child that dies without a word, as a ModelFolderError naming what happened.
+The parent starts a fresh interpreter (with the parent's sys.path) running child(), writes the ExportOptions fields to
+its stdin as JSON, and reads JSON lines from its stdout: {"log": line} while the export runs, then {"error": {...}} if
+it failed. In the child, fd 1 is pointed at stderr once the protocol has its own copy, so a library's print never
+reaches the pipe. An ExportError or EngineError comes back as the same class with the same message (and report, for a
+parity miss); anything else, or a child that dies without a word, as a ModelFolderError naming what happened.
 """
 from __future__ import annotations
 
@@ -14,21 +14,20 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from export import errors as export_errors
 
 from .. import errors
 
 _ERROR_MODULES = {"export.errors": export_errors, "engine.errors": errors}
-_CHILD = "from engine.runtime.export_process import child; child()"
+# The child imports what the parent would: it starts with the parent's sys.path (argv[1]).
+_CHILD = "import json, sys; sys.path[:] = json.loads(sys.argv[1]); from engine.runtime.export_process import child; child()"
 
 
 def export_in_child(options: dict, log) -> None:
     """export_model(ExportOptions(**options)) in a child process; log receives its progress lines."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(_import_roots() + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                            text=True, encoding="utf-8", errors="replace")
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(sys.path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, encoding="utf-8", errors="replace")
     failure = None
     try:
         proc.stdin.write(json.dumps(options))
@@ -106,8 +105,3 @@ def _message(line: str) -> dict:
         return {"log": line.rstrip("\n")}
     return message if isinstance(message, dict) else {"log": line.rstrip("\n")}
 
-
-def _import_roots() -> list[str]:
-    """The folders that hold the engine and export packages, so the child imports the same code as its parent."""
-    roots = [str(Path(__file__).resolve().parents[2]), str(Path(export_errors.__file__).resolve().parents[1])]
-    return list(dict.fromkeys(roots))

@@ -10,6 +10,7 @@ export's files every time instead.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from export import ExportError, OptionError, __version__ as exporter_version, re
 from export.manifest import MANIFEST, verify_files
 
 from ..config import EmbedderConfig
-from ..errors import ConfigError, ModelFolderError
+from ..errors import ConfigError, EngineError, ModelFolderError
 from ..extras import require_exporter
 from .cache import cheap_key, discard_entry, entry_lock, entry_name, entry_problem, indexed_entry, record_entry
 
@@ -65,6 +66,21 @@ def load_export(folder: Path) -> dict:
         manifest = read_manifest(folder)
         verify_files(folder, manifest)  # sizes: a truncated or replaced graph is named, not parsed
     return manifest
+
+
+def open_export(cfg: EmbedderConfig, load, log=None) -> tuple[Path, object]:
+    """(folder, load(folder)) for resolve_export(cfg)'s folder. When that folder is a cache entry and loading it fails
+    (bytes changed in a graph of unchanged size), the entry is checked byte by byte, rebuilt, and loaded again."""
+    folder = resolve_export(cfg, log)
+    try:
+        return folder, load(folder)
+    except Exception as err:  # noqa: BLE001 - a damaged file fails as its reader fails (onnxruntime's, tokenizers')
+        if isinstance(err, EngineError) and not isinstance(err, ModelFolderError):
+            raise  # an option the export cannot honour, a device that is not there: no damage to look for
+        if cfg.verify_cache or folder.resolve() == Path(str(cfg.model or "")).expanduser().resolve():
+            raise  # already checked, or an export folder the user chose (its error says how to re-export it)
+    folder = resolve_export(dataclasses.replace(cfg, verify_cache=True), log)
+    return folder, load(folder)
 
 
 def resolve_export(cfg: EmbedderConfig, log=None) -> Path:
