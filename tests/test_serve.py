@@ -125,7 +125,7 @@ def test_tei_truncate_false_is_413_with_token_count(server, embedder, texts):
 
 # (route, body, status, text the message must contain, OpenAI's param)
 BAD = [
-    ("/v1/embeddings", {"input": []}, 400, "empty list", "input"),
+    ("/v1/embeddings", {"input": []}, 400, "empty array", "input"),
     ("/v1/embeddings", {"input": ["a", 3]}, 400, "input[1]", "input[1]"),
     ("/v1/embeddings", {"input": ["a", None]}, 400, "input[1]", "input[1]"),
     ("/v1/embeddings", {"input": {"text": "a"}}, 400, "input", "input"),
@@ -142,7 +142,7 @@ BAD = [
     ("/v1/embeddings", {"input": [[15339, 1917]]}, 400, "check_embedding_ctx_length=False", "input[0]"),
     ("/v1/embeddings", {"input": [101, 7592, 2088]}, 400, "does not start with [101] and end with [102]", "input"),
     ("/v1/embeddings", {"input": "a", "model": 7}, 400, "model", "model"),
-    ("/embed", {"inputs": []}, 422, "empty list", None),
+    ("/embed", {"inputs": []}, 422, "empty array", None),
     ("/embed", {"inputs": ["a", 1.5]}, 422, "inputs[1]", None),
     ("/embed", {"inputs": "a", "normalize": "yes"}, 422, "normalize", None),
     ("/embed", {"inputs": "a", "prompt_name": "query"}, 422, "prompt_name", None),

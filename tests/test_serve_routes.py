@@ -48,7 +48,7 @@ def test_info(server, embedder):
     assert info["model_type"] == {"embedding": {"pooling": "mean"}} and info["model_dtype"] == "float32"
     assert info["max_input_length"] == embedder.max_length == 256
     assert info["max_batch_tokens"] == embedder.max_batch_tokens and info["max_client_batch_size"] == 2048
-    assert info["max_batch_requests"] is None and info["tokenization_workers"] == 1 and info["auto_truncate"] is True
+    assert info["max_batch_requests"] is None and info["tokenization_workers"] == 2 and info["auto_truncate"] is True
     assert info["max_concurrent_requests"] == 2**19 // 256 and info["embedding_dim"] == 384
     assert isinstance(info["version"], str) and "model_sha" in info and "sha" in info and "docker_label" in info
 

@@ -1,9 +1,12 @@
 """`engine serve`: an OpenAI-, infinity- and TEI-compatible embedding server with cross-request dynamic batching.
 
   config         ServeConfig (frozen, validated)
+  jsonbody       a body as JSON: nesting depth bounded before parsing, JSON type names in refusals
   schemas        request bodies (OpenAI, infinity, TEI) -> EmbedRequest and the tokenizer routes' requests
-  sequences      EmbedRequest -> the runtime's Sequences (tokenized off the event loop)
-  batcher        admission, round-robin rounds of length-sorted slices, the inference thread, per-head batches
+  sequences      EmbedRequest -> the runtime's Sequences (tokenized off the event loop, in two lanes, in turns)
+  jobs           one request's work in the batcher, and how it ends
+  batcher        admission, round-robin rounds of length-sorted slices, the inference thread, per-head batches (a
+                 failing batch split until only the failing sequences fail)
   responses      results -> JSON (orjson) or base64 bodies in each API's shape
   metrics        Prometheus metrics
   errors         the server's errors and their HTTP statuses and bodies (and which API family a path is), in one place
@@ -13,7 +16,8 @@
   openai_routes  /v1/embeddings, /embeddings, /v1/models, /models, /v1/models/{id}
   tei_routes     POST /, /embed, /embed_all, /similarity, /tokenize, /decode, /invocations; GET /info, /, /ping
   app            the Starlette app: both route families, /health, /metrics, JSON 404 / 405
-  run            load, warm, bind, uvicorn, graceful stop
+  protocol       uvicorn's HTTP protocol with idle and read timeouts and a header-size limit
+  run            load, warm, bind, uvicorn, graceful stop with a drain deadline
 """
 from .config import ServeConfig
 from .run import serve

@@ -51,9 +51,9 @@ def build_app(state: ServerState) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         yield
-        # uvicorn calls this after in-flight requests finished: let the batcher end, then the tokenizer thread
+        # uvicorn calls this after in-flight requests finished: let the batcher end, then the tokenizer threads
         await asyncio.get_running_loop().run_in_executor(None, state.batcher.stop)
-        state.tokenizer.shutdown()
+        state.lanes.shutdown()
 
     routes = [*openai_routes(state), *tei_routes(state, health), Route("/health", health, methods=["GET"]),
               Route("/metrics", metrics, methods=["GET"])]

@@ -8,6 +8,10 @@ length; inside a round the runtime's length-sorted, token-budget packing (plan_b
 batches with little padding. Without that sort, a round of a 1,600-text request held ~160 texts of every length, and
 plan_batches' padding bound cut them into ~7x as many batches as offline encode runs on the same texts.
 
+A batch the model fails on is split in halves, recursively, until the sequences it fails on run alone: only their
+requests fail (SequenceFailed, a 4xx naming the input), and every other request in the batch gets its vectors. If
+every sequence of a batch shared by several requests fails alone, the model itself is failing: they get a 500.
+
 Each request names the runtime head it wants ("pooled": one vector per sequence; "tokens": per-token vectors, TEI's
 /embed_all); a round packs the sequences of each head into batches of their own.
 
@@ -17,11 +21,11 @@ tokenizer thread, so it overlaps inference on CPU and CUDA alike.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,27 +34,10 @@ from ..runtime import Embedder, Sequences
 from ..runtime.batching import pad_batch, plan_batches
 from ..runtime.heads import HEADS
 from .errors import PayloadTooLarge, QueueFull, ShuttingDown
+from .jobs import Job, SequenceFailed, resolve
 from .metrics import Metrics
 
-
-@dataclass(eq=False)
-class Job:
-    """One request's sequences and where their vectors go."""
-
-    seqs: Sequences
-    lengths: NDArray[np.int64]  # (S,) tokens per sequence
-    order: NDArray[np.int64]  # (S,) sequence indices, longest first: the order they are scheduled in
-    out: object  # (S, D) float32 for the pooled head, a list of S (t, H) arrays for the tokens head; filled as batches finish
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future
-    submitted: float
-    head: str = "pooled"
-    next: int = 0  # position in order of the first sequence not yet scheduled
-    done: int = 0  # sequences embedded
-    cancelled: bool = False
-    started: bool = False
-    held_tokens: int = 0  # admitted tokens not yet embedded or dropped
-    error: BaseException | None = field(default=None, repr=False)
+log = logging.getLogger("engine.serve")
 
 
 class Batcher:
@@ -217,30 +204,57 @@ class Batcher:
             live = np.asarray([r for r in rows if not owners[r][0].cancelled], dtype=np.int64)
             if len(live) < len(rows):
                 self.metrics.dropped.inc(len(rows) - len(live))
-            rows = live
-            if len(rows) == 0:
+            if len(live) == 0:
                 continue
-            batch = pad_batch(ids, rows, emb.pad_id, emb.pad_multiple)
-            started = time.perf_counter()
-            try:
-                out = emb.embed_batch(batch, head)
-            except Exception as err:  # noqa: BLE001 - the requests in this batch get a 500, the server keeps serving
-                self._fail({owners[r][0] for r in rows}, err)
+            failed = self._run_or_split(ids, owners, live, head)
+            jobs = {owners[r][0] for r in live}
+            if len(failed) == len(live) and len(jobs) > 1:  # every sequence of several requests fails alone: the
+                self._fail(jobs, failed[0][1])  # model is failing, not an input (a 500)
                 continue
-            seconds = time.perf_counter() - started
-            self._observe(batch, seconds)
-            finished = []
-            with self._cond:
-                for k, r in enumerate(rows):
-                    job, i = owners[r]
-                    job.out[i] = out[k]
-                    job.done += 1
-                    self._release(job, int(job.lengths[i]))
-                    if job.done == len(job.lengths):
-                        finished.append(job)
-                self._gauges()
-            for job in finished:
-                job.loop.call_soon_threadsafe(_resolve, job)
+            for r, err in failed:
+                job, i = owners[r]
+                self._fail({job}, SequenceFailed(i, err))
+
+    def _run_or_split(self, ids, owners, rows: NDArray[np.int64], head: str) -> list[tuple[int, BaseException]]:
+        """Run rows as one batch; if the model fails on it, run each half the same way, so that sequences batched with
+        one the model cannot take still get their vectors. Returns the rows that failed alone, with their errors."""
+        rows = np.asarray([r for r in rows if not owners[r][0].cancelled], dtype=np.int64)
+        if len(rows) == 0:
+            return []
+        err = self._run_batch(ids, owners, rows, head)
+        if err is None:
+            return []
+        if len(rows) == 1:
+            return [(int(rows[0]), err)]
+        log.warning("engine serve: a batch of %d sequences failed in the model (%s: %s); splitting it to find the "
+                    "sequences it fails on", len(rows), type(err).__name__, str(err)[:200])
+        half = len(rows) // 2
+        return self._run_or_split(ids, owners, rows[:half], head) + self._run_or_split(ids, owners, rows[half:], head)
+
+    def _run_batch(self, ids, owners, rows: NDArray[np.int64], head: str) -> BaseException | None:
+        """One padded batch through the model, its results scattered to their requests (each resolved when complete);
+        the model's error if it failed."""
+        emb = self.embedder
+        batch = pad_batch(ids, rows, emb.pad_id, emb.pad_multiple)
+        started = time.perf_counter()
+        try:
+            out = emb.embed_batch(batch, head)
+        except Exception as err:  # noqa: BLE001 - the caller splits the batch; the server keeps serving
+            return err
+        self._observe(batch, time.perf_counter() - started)
+        finished = []
+        with self._cond:
+            for k, r in enumerate(rows):
+                job, i = owners[r]
+                job.out[i] = out[k]
+                job.done += 1
+                self._release(job, int(job.lengths[i]))
+                if job.done == len(job.lengths):
+                    finished.append(job)
+            self._gauges()
+        for job in finished:
+            job.loop.call_soon_threadsafe(resolve, job)
+        return None
 
     def _observe(self, batch, seconds: float) -> None:
         m = self.metrics
@@ -255,20 +269,10 @@ class Batcher:
         with self._cond:
             for job in jobs:
                 job.cancelled = True
-                job.error = err
+                job.error = job.error or err  # the first failure is the one reported
                 if job in self._pending:
                     self._pending.remove(job)
                 self._release(job, job.held_tokens)
             self._gauges()
         for job in jobs:
-            job.loop.call_soon_threadsafe(_resolve, job)
-
-
-def _resolve(job: Job) -> None:
-    """On the event loop: hand the vectors (or the error) to the waiting request."""
-    if job.future.done():
-        return
-    if job.error is not None:
-        job.future.set_exception(job.error)
-    else:
-        job.future.set_result(job.out)
+            job.loop.call_soon_threadsafe(resolve, job)

@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..runtime import Sequences
-from .errors import MissingHead, error_response
-from .sequences import to_sequences
+from .errors import InvalidRequest, MissingHead, error_response
+from .jobs import SequenceFailed
+from .sequences import Name, parse_in_lane, to_sequences
 from .state import ServerState
 from .transport import ClientGone, HeartbeatResponse, authorize, count, read_body, unless_disconnected
 
@@ -21,35 +22,40 @@ Render = Callable[[ServerState, object, Sequences, object, int], bytes]
 
 
 def embedding_endpoint(state: ServerState, flavor: str, parse: Callable, render: Render, head: str = "pooled",
-                       embed_request: Callable = lambda parsed: parsed):
+                       embed_request: Callable = lambda parsed: parsed, name: Name | None = None):
     """A Starlette endpoint: parse(body, limits) -> a request; embed_request(request) -> its EmbedRequest; the results
-    of the runtime head `head` -> render(...). Answers slower than --heartbeat-s get a heartbeat (HeartbeatResponse)."""
+    of the runtime head `head` -> render(...). name(i): how a refusal names input i (default input[i] / inputs[i]).
+    Answers slower than --heartbeat-s get a heartbeat (HeartbeatResponse)."""
+    field_name = "input" if flavor == "openai" else "inputs"
+    name = name or (lambda i: f"{field_name}[{i}]")
 
     async def endpoint(request: Request):
         admitted = asyncio.Event()
-        work = _answer(request, state, flavor, parse, render, head, embed_request, admitted)
+        work = _answer(request, state, flavor, parse, render, head, embed_request, name, admitted)
         return HeartbeatResponse(work, admitted, state.cfg.heartbeat_s)
 
     return endpoint
 
 
 async def _answer(request: Request, state: ServerState, flavor: str, parse, render: Render, head: str, embed_request,
-                  admitted: asyncio.Event) -> Response:
+                  name: Name, admitted: asyncio.Event) -> Response:
     route, started = request.url.path, time.perf_counter()
-    field_name = "input" if flavor == "openai" else "inputs"
     try:
         authorize(request, state.cfg.api_key)
         body = await read_body(request, state.cfg.max_request_bytes)
-        parsed = parse(body, state.limits)
+        parsed = await parse_in_lane(parse, body, state.limits, state.lanes)
         if head not in state.embedder.heads:
             raise MissingHead(f"this model was exported without per-token outputs, which {route} returns; export it "
                               f"with 'engine export MODEL DIR --token-embeddings' and serve that folder")
-        seqs = await to_sequences(state.embedder, embed_request(parsed), field_name, state.tokenizer)
+        seqs = await to_sequences(state.embedder, embed_request(parsed), name, state.lanes, state.limits)
         if head != "pooled":
             seqs = first_windows(seqs)
         job = state.batcher.submit(seqs, head)
-        admitted.set()  # nothing is refused from here on: a heartbeat may start
-        results = await unless_disconnected(request, state.batcher.wait(job))
+        admitted.set()  # nothing is refused from here on (but a sequence the model fails on): a heartbeat may start
+        try:
+            results = await unless_disconnected(request, state.batcher.wait(job))
+        except SequenceFailed as err:
+            raise failed_input(err, name(int(seqs.owner[err.index]))) from None
         tokens = int(seqs.tokens.sum())
         state.metrics.input_tokens.labels(route).inc(tokens)
         t = time.perf_counter()
@@ -62,6 +68,14 @@ async def _answer(request: Request, state: ServerState, flavor: str, parse, rend
     except Exception as err:  # noqa: BLE001 - every failure becomes a shaped answer (errors.py decides which)
         response = error_response(err, flavor)
     return count(state, route, response, started)
+
+
+def failed_input(err: SequenceFailed, where: str) -> InvalidRequest:
+    """The refusal of an input the model failed on when it ran alone."""
+    cause = f"{type(err.cause).__name__}: {err.cause}"
+    cause = cause if len(cause) <= 300 else cause[:300] + "..."
+    return InvalidRequest(f"{where} could not be embedded: the model fails on it ({cause}); the inputs batched with it "
+                          f"were embedded. Check its token ids against this model's vocabulary, or leave it out", where)
 
 
 def first_windows(seqs: Sequences) -> Sequences:

@@ -88,6 +88,18 @@ class MethodNotAllowed(RequestError):
         self.allow = allow
 
 
+class RequestTimeout(RequestError):
+    """The request's headers and body did not all arrive within --read-timeout-s."""
+
+    code = "request_timeout"
+
+
+class HeadersTooLarge(RequestError):
+    """The request line and headers are over --max-header-bytes."""
+
+    code = "headers_too_large"
+
+
 class MissingHead(RequestError):
     """The served export lacks the output a route needs (POST /embed_all without token embeddings): TEI's 424, the
     status it gives a model that cannot do the route's task."""
@@ -97,12 +109,15 @@ class MissingHead(RequestError):
 
 # status per error class; InvalidRequest is 422 on TEI's route (TEI answers validation errors with 422)
 _STATUS = {MalformedRequest: 400, InvalidRequest: 400, DimensionsOutOfRange: 400, PayloadTooLarge: 413,
-           QueueFull: 429, Unauthorized: 401, ShuttingDown: 503, NotFound: 404, MethodNotAllowed: 405, MissingHead: 424}
+           QueueFull: 429, Unauthorized: 401, ShuttingDown: 503, NotFound: 404, MethodNotAllowed: 405, MissingHead: 424,
+           RequestTimeout: 408, HeadersTooLarge: 431}
 _OPENAI_TYPE = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
-                405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
-                424: "invalid_request_error", 429: "rate_limit_error", 500: "server_error", 503: "server_error"}
-_TEI_TYPE = {400: "Validation", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 413: "Validation",
-             422: "Validation", 424: "Backend", 429: "Overloaded", 500: "Backend", 503: "Unhealthy"}
+                405: "invalid_request_error", 408: "invalid_request_error", 413: "invalid_request_error",
+                422: "invalid_request_error", 424: "invalid_request_error", 429: "rate_limit_error",
+                431: "invalid_request_error", 500: "server_error", 503: "server_error"}
+_TEI_TYPE = {400: "Validation", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 408: "Validation",
+             413: "Validation", 422: "Validation", 424: "Backend", 429: "Overloaded", 431: "Validation", 500: "Backend",
+             503: "Unhealthy"}
 OPENAI_PREFIXES = ("/v1/", "/embeddings", "/models")  # OpenAI's (and infinity's) paths; every other path is TEI's
 
 

@@ -1,6 +1,8 @@
-"""Start serving: load and warm the model, bind, log the ready line, run uvicorn until SIGTERM / SIGINT, exit 0."""
+"""Start serving: load and warm the model, bind, log the ready line, run uvicorn until SIGTERM / SIGINT, drain for at
+most --drain-timeout-s, exit 0."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -11,12 +13,14 @@ from ..extras import require
 from .config import ServeConfig
 
 ROUND_BATCHES = 2  # a scheduling round holds about this many full batches: enough to sort by length, short enough to be fair
-SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "orjson")
+SERVE_MODULES = ("starlette", "uvicorn", "httptools", "prometheus_client", "orjson")
+DRAIN_GRACE_S = 5.0  # after the drain deadline closed every connection, how long uvicorn waits for their tasks to end
 log = logging.getLogger("engine.serve")
 
 
 def serve(cfg: ServeConfig) -> None:
-    """Serve cfg until SIGTERM or SIGINT; then stop accepting, finish in-flight requests and return."""
+    """Serve cfg until SIGTERM or SIGINT; then stop accepting, finish in-flight requests (for at most
+    cfg.drain_timeout_s; then every connection left is closed) and return."""
     for module in SERVE_MODULES:
         require(module, "serve", "engine serve")
     _log_to_stderr()
@@ -51,21 +55,43 @@ def load_state(cfg: ServeConfig):
                       ROUND_BATCHES * embedder.max_batch_tokens)
     batcher.start()
     prefix, suffix = special_affixes(embedder.rust_tokenizer)
-    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=embedder.rust_tokenizer.get_vocab_size(), dim=embedder.dim,
-                    prefix=tuple(prefix), suffix=tuple(suffix))
+    vocab, rows = embedder.rust_tokenizer.get_vocab_size(), embedder.manifest.get("vocab_size")
+    table_rows = rows if type(rows) is int and 0 < rows < vocab else None  # ids past the embedding table fail in the model
+    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=table_rows or vocab, dim=embedder.dim, prefix=tuple(prefix),
+                    suffix=tuple(suffix), max_text_chars=cfg.max_text_chars, table_rows=table_rows)
     return ServerState(cfg=cfg, embedder=embedder, batcher=batcher, metrics=metrics, limits=limits, ready=True)
 
 
 def run_uvicorn(state, sock: socket.socket) -> None:
-    """uvicorn on an already listening socket; a signal starts a graceful stop (no re-raise, so the exit code is 0)."""
+    """uvicorn on an already listening socket; a signal starts a graceful stop (no re-raise, so the exit code is 0):
+    uvicorn closes idle connections at once and waits for in-flight requests; at the drain deadline every connection
+    left (a half-sent request, a request still running) is closed, so that no client can keep the server alive."""
     import uvicorn
 
     from .app import build_app
+    from .protocol import bounded_protocol
+
+    cfg = state.cfg
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
             state.draining = True  # /health answers 503 from now on
             super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets=None) -> None:
+            deadline = asyncio.get_running_loop().call_later(cfg.drain_timeout_s, self.close_connections)
+            try:
+                await super().shutdown(sockets)
+            finally:
+                deadline.cancel()
+
+        def close_connections(self) -> None:
+            left = list(self.server_state.connections)
+            if left:
+                log.warning("engine serve: drain deadline (--drain-timeout-s %g) passed; closing %d connection(s) "
+                            "still open", cfg.drain_timeout_s, len(left))
+            for connection in left:
+                connection.transport.close()
 
         @contextlib.contextmanager
         def capture_signals(self):
@@ -78,9 +104,11 @@ def run_uvicorn(state, sock: socket.socket) -> None:
                     signal.signal(sig, handler)
 
     config = uvicorn.Config(build_app(state), log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=None, server_header=False)
+                            http=bounded_protocol(cfg.max_header_bytes, cfg.read_timeout_s),
+                            timeout_keep_alive=cfg.idle_timeout_s,
+                            timeout_graceful_shutdown=cfg.drain_timeout_s + DRAIN_GRACE_S, server_header=False)
     Server(config).run(sockets=[sock])
-    log.info("engine serve: stopped after finishing in-flight requests")
+    log.info("engine serve: stopped after finishing in-flight requests (or the drain deadline)")
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -7,23 +7,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
-
-from .errors import DimensionsOutOfRange, InvalidRequest, MalformedRequest, PayloadTooLarge
+from .config import DEFAULT_MAX_TEXT_CHARS
+from .errors import DimensionsOutOfRange, InvalidRequest, PayloadTooLarge
+from .jsonbody import json_object as _json_object
+from .jsonbody import json_type as _type
+from .jsonbody import optional as _optional
 
 ENCODING_FORMATS = ("float", "base64")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What a request is checked against: the server's input limit, the model's vocabulary and dimension, and the
-    special tokens its tokenizer puts around a text ([CLS] ... [SEP]), which token-id inputs must carry."""
+    """What a request is checked against: the server's input and text-size limits, the model's vocabulary (token ids
+    below both the tokenizer's size and the rows of the model's embedding table) and dimension, and the special
+    tokens its tokenizer puts around a text ([CLS] ... [SEP]), which token-id inputs must carry."""
 
     max_inputs: int
     vocab_size: int
     dim: int
     prefix: tuple[int, ...] = ()
     suffix: tuple[int, ...] = ()
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    table_rows: int | None = None  # the embedding table's rows (the manifest's vocab_size) when below the tokenizer's size
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,11 @@ def parse_openai(body: bytes, limits: Limits, zero_means_none: bool = False) -> 
     texts, ids = _inputs(obj, "input", limits)
     _optional(obj, "model", str)
     _optional(obj, "user", str)
-    fmt = _optional(obj, "encoding_format", str) or "float"
+    fmt = _optional(obj, "encoding_format", str)
+    fmt = "float" if fmt is None else fmt
     if fmt not in ENCODING_FORMATS:
-        raise InvalidRequest(f"encoding_format {fmt!r} is not one of {', '.join(ENCODING_FORMATS)}", "encoding_format")
+        raise InvalidRequest(f"encoding_format {_type(fmt)} is not one of {', '.join(map(repr, ENCODING_FORMATS))} "
+                             f"(or absent: float)", "encoding_format")
     modality = _optional(obj, "modality", str)
     if modality not in (None, "text"):
         raise InvalidRequest(f"modality {modality!r} is not served: this model embeds text only", "modality")
@@ -76,7 +83,7 @@ def parse_tei(body: bytes, limits: Limits) -> EmbedRequest:
     normalize = _optional(obj, "normalize", bool)
     truncate = _optional(obj, "truncate", bool)
     _direction(obj)
-    prompt_name = _optional(obj, "prompt_name", str)
+    prompt_name = _prompt_name(obj, ids)
     return EmbedRequest(texts, ids, dimensions=_dimensions(obj, limits.dim), normalize=normalize is not False,
                         truncate=truncate is not False, prompt_name=prompt_name)
 
@@ -87,7 +94,18 @@ def parse_embed_all(body: bytes, limits: Limits) -> EmbedRequest:
     texts, ids = _inputs(obj, "inputs", limits)
     truncate = _optional(obj, "truncate", bool)
     _direction(obj)
-    return EmbedRequest(texts, ids, truncate=truncate is not False, prompt_name=_optional(obj, "prompt_name", str))
+    return EmbedRequest(texts, ids, truncate=truncate is not False, prompt_name=_prompt_name(obj, ids))
+
+
+def _prompt_name(obj: dict, ids) -> str | None:
+    """TEI's prompt_name: a named prompt prepended to each text; token ids are the model's input as it is, so a
+    prompt_name with them is refused rather than ignored."""
+    name = _optional(obj, "prompt_name", str)
+    if name is not None and ids is not None:
+        raise InvalidRequest(f"prompt_name {name!r} applies to texts, and the inputs are token ids, which the model "
+                             f"reads as they are: send the texts, or put the prompt's tokens into the ids yourself "
+                             f"(POST /tokenize with prompt_name gives them)", "prompt_name")
+    return name
 
 
 @dataclass(frozen=True)
@@ -102,19 +120,24 @@ def parse_similarity(body: bytes, limits: Limits) -> SimilarityRequest:
     obj = _json_object(body)
     inputs = obj.get("inputs")
     if not isinstance(inputs, dict):
-        raise InvalidRequest(f"inputs is {_type(inputs)}; send {{\"source_sentence\": str, \"sentences\": [str, ...]}}", "inputs")
+        raise InvalidRequest(f"inputs is {_type(inputs)}; send an object {{\"source_sentence\": a string, "
+                             f"\"sentences\": an array of strings}}", "inputs")
     source, sentences = inputs.get("source_sentence"), inputs.get("sentences")
     if not isinstance(source, str):
         raise InvalidRequest(f"inputs.source_sentence is {_type(source)}, expected a string", "inputs.source_sentence")
+    _text_size(source, "inputs.source_sentence", limits)
     if not isinstance(sentences, list) or not sentences:
-        raise InvalidRequest("inputs.sentences must be a non-empty list of strings", "inputs.sentences")
+        raise InvalidRequest(f"inputs.sentences is {_type(sentences) if sentences != [] else 'an empty array'}; send a "
+                             f"non-empty array of strings", "inputs.sentences")
     if len(sentences) > limits.max_inputs:
         raise PayloadTooLarge(f"inputs.sentences has {len(sentences)} items, more than this server's limit of "
                               f"{limits.max_inputs}", "inputs.sentences", "too_many_inputs")
     for i, item in enumerate(sentences):
         if not isinstance(item, str):
             raise InvalidRequest(f"inputs.sentences[{i}] is {_type(item)}, not a string", f"inputs.sentences[{i}]")
-    params = obj.get("parameters") or {}
+        _text_size(item, f"inputs.sentences[{i}]", limits)
+    params = obj.get("parameters")
+    params = {} if params is None else params
     if not isinstance(params, dict):
         raise InvalidRequest(f"parameters is {_type(params)}, expected an object", "parameters")
     truncate = _optional(params, "truncate", bool)
@@ -135,7 +158,7 @@ def parse_tokenize(body: bytes, limits: Limits) -> TokenizeRequest:
     obj = _json_object(body)
     texts, ids = _inputs(obj, "inputs", limits)
     if texts is None:
-        raise InvalidRequest("inputs must be a string or a list of strings (token ids are what /tokenize returns)", "inputs")
+        raise InvalidRequest("inputs must be a string or an array of strings (token ids are what /tokenize returns)", "inputs")
     add = _optional(obj, "add_special_tokens", bool)
     return TokenizeRequest(texts, add is not False, _optional(obj, "prompt_name", str))
 
@@ -147,25 +170,25 @@ class DecodeRequest:
 
 
 def parse_decode(body: bytes, limits: Limits) -> DecodeRequest:
-    """POST /decode: ids (a list of token ids, or a list of such lists), skip_special_tokens (default true)."""
+    """POST /decode: ids (an array of token ids, or an array of such arrays), skip_special_tokens (default true)."""
     obj = _json_object(body)
     if "ids" not in obj:
-        raise InvalidRequest("ids is required: a list of token ids, or a list of such lists", "ids")
+        raise InvalidRequest("ids is required: an array of token ids, or an array of such arrays", "ids")
     value = obj["ids"]
     if not isinstance(value, list) or not value:
-        raise InvalidRequest(f"ids is {_type(value) if value != [] else 'an empty list'}; send a non-empty list of token "
-                             f"ids, or a list of such lists", "ids")
+        raise InvalidRequest(f"ids is {_type(value) if value != [] else 'an empty array'}; send a non-empty array of "
+                             f"token ids, or an array of such arrays", "ids")
     batch = value if isinstance(value[0], list) else [value]
     if len(batch) > limits.max_inputs:
-        raise PayloadTooLarge(f"ids has {len(batch)} lists, more than this server's limit of {limits.max_inputs}", "ids",
+        raise PayloadTooLarge(f"ids has {len(batch)} arrays, more than this server's limit of {limits.max_inputs}", "ids",
                               "too_many_inputs")
     for i, item in enumerate(batch):
         where = f"ids[{i}]" if batch is value else "ids"
         if not isinstance(item, list):
-            raise InvalidRequest(f"{where} is {_type(item)}; every item must be a list of token ids", where)
+            raise InvalidRequest(f"{where} is {_type(item)}; every item must be an array of token ids", where)
         for j, t in enumerate(item):
             if type(t) is not int or not 0 <= t < limits.vocab_size:
-                raise InvalidRequest(f"{where}[{j}] is {t!r}; token ids are integers in 0..{limits.vocab_size - 1}",
+                raise InvalidRequest(f"{where}[{j}] is {_type(t)}; token ids are integers in 0..{limits.vocab_size - 1}",
                                      f"{where}[{j}]")
     skip = _optional(obj, "skip_special_tokens", bool)
     return DecodeRequest(batch, skip is not False)
@@ -178,23 +201,6 @@ def _direction(obj: dict) -> None:
                              "truncation_direction")
 
 
-def _json_object(body: bytes) -> dict:
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise MalformedRequest(f"the body is not valid JSON ({err}); send a JSON object") from None
-    if not isinstance(obj, dict):
-        raise InvalidRequest(f"the body is a JSON {type(obj).__name__}; send a JSON object")
-    return obj
-
-
-def _optional(obj: dict, name: str, kind: type):
-    value = obj.get(name)
-    if value is not None and type(value) is not kind:
-        raise InvalidRequest(f"{name} is {_type(value)}, expected {kind.__name__}", name)
-    return value
-
-
 def _dimensions(obj: dict, dim: int) -> int | None:
     value = _optional(obj, "dimensions", int)
     if value is not None and not 1 <= value <= dim:
@@ -204,16 +210,19 @@ def _dimensions(obj: dict, dim: int) -> int | None:
 
 
 def _inputs(obj: dict, field: str, limits: Limits) -> tuple[list[str] | None, list[list[int]] | None]:
-    """A string, a list of strings, a list of token ids, or a list of token-id lists -> (texts, None) or (None, ids)."""
+    """A string, an array of strings, an array of token ids, or an array of token-id arrays -> (texts, None) or
+    (None, ids). Each text is checked against the character limit before anything tokenizes it."""
     if field not in obj:
-        raise InvalidRequest(f"{field} is required: a string, a list of strings, or a list of token-id lists", field)
+        raise InvalidRequest(f"{field} is required: a string, an array of strings, or an array of token-id arrays", field)
     value = obj[field]
     if isinstance(value, str):
+        _text_size(value, f"{field}[0]", limits)
         return [value], None
     if not isinstance(value, list):
-        raise InvalidRequest(f"{field} is {_type(value)}; send a string, a list of strings, or a list of token-id lists", field)
+        raise InvalidRequest(f"{field} is {_type(value)}; send a string, an array of strings, or an array of token-id "
+                             f"arrays", field)
     if not value:
-        raise InvalidRequest(f"{field} is an empty list; send at least one string", field)
+        raise InvalidRequest(f"{field} is an empty array; send at least one string", field)
     if len(value) > limits.max_inputs:
         raise PayloadTooLarge(f"{field} has {len(value)} items, more than this server's limit of {limits.max_inputs}; "
                               f"split the request (or start the server with a larger --max-inputs)", field, "too_many_inputs")
@@ -222,25 +231,38 @@ def _inputs(obj: dict, field: str, limits: Limits) -> tuple[list[str] | None, li
         for i, item in enumerate(value):
             if not isinstance(item, str):
                 raise InvalidRequest(f"{field}[{i}] is {_type(item)}, not a string; every item must be a string", f"{field}[{i}]")
+            _text_size(item, f"{field}[{i}]", limits)
         return value, None
-    if type(first) is int:  # one token-id list
+    if type(first) is int:  # one token-id array
         return None, [_token_ids(value, field, limits)]
     if isinstance(first, list):
         return None, [_token_ids(item, f"{field}[{i}]", limits) for i, item in enumerate(value)]
-    raise InvalidRequest(f"{field}[0] is {_type(first)}; items must be strings or lists of token ids", f"{field}[0]")
+    raise InvalidRequest(f"{field}[0] is {_type(first)}; items must be strings or arrays of token ids", f"{field}[0]")
+
+
+def _text_size(text: str, where: str, limits: Limits) -> None:
+    """A text over the character limit is refused before tokenization (which would take ~1.7 s per million)."""
+    if len(text) > limits.max_text_chars:
+        raise PayloadTooLarge(f"{where} has {len(text)} characters, more than this server's limit of "
+                              f"{limits.max_text_chars} for one text; split it (or start the server with a larger "
+                              f"--max-text-chars)", where, "text_too_long")
 
 
 def _token_ids(item, where: str, limits: Limits) -> list[int]:
-    """One token-id list: this model's ids, framed by its tokenizer's special tokens. A list without them is another
-    tokenizer's (LangChain's OpenAIEmbeddings sends tiktoken's ids by default), whose vectors would be meaningless."""
+    """One token-id array: this model's ids, framed by its tokenizer's special tokens. An array without them is
+    another tokenizer's (LangChain's OpenAIEmbeddings sends tiktoken's ids by default), whose vectors would be
+    meaningless. An id past the model's embedding table (a tokenizer grown without resizing the model) is refused
+    here, with its index, rather than failing in the model."""
     if not isinstance(item, list) or not item:
-        raise InvalidRequest(f"{where} is {_type(item) if item != [] else 'an empty list'}; send a non-empty list of token ids "
-                             f"(every item a list, or every item a string)", where)
+        raise InvalidRequest(f"{where} is {_type(item) if item != [] else 'an empty array'}; send a non-empty array of "
+                             f"token ids (every item an array, or every item a string)", where)
     vocab = limits.vocab_size
     for j, t in enumerate(item):
         if type(t) is not int or not 0 <= t < vocab:
-            raise InvalidRequest(f"{where}[{j}] is {t!r}; token ids are integers in 0..{vocab - 1} of this model's "
-                                 f"vocabulary{TIKTOKEN_HINT}", f"{where}[{j}]")
+            table = (f" (the model's embedding table has {limits.table_rows} rows, fewer than its tokenizer's ids)"
+                     if limits.table_rows is not None and type(t) is int and t >= vocab else "")
+            raise InvalidRequest(f"{where}[{j}] is {_type(t)}; token ids are integers in 0..{vocab - 1} of this model's "
+                                 f"vocabulary{table}{TIKTOKEN_HINT}", f"{where}[{j}]")
     head, tail = list(limits.prefix), list(limits.suffix)
     if len(item) < len(head) + len(tail) or item[:len(head)] != head or item[len(item) - len(tail):] != tail:
         raise InvalidRequest(f"{where} does not start with {head} and end with {tail}: token ids must be this model's "
@@ -250,8 +272,3 @@ def _token_ids(item, where: str, limits: Limits) -> list[int]:
 
 TIKTOKEN_HINT = ("; a client that tokenizes with tiktoken sends OpenAI's token ids, which this model cannot read: send "
                  "the texts instead (LangChain's OpenAIEmbeddings: check_embedding_ctx_length=False)")
-
-
-def _type(value) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tokenizers import Tokenizer
@@ -12,6 +11,7 @@ from .batcher import Batcher
 from .config import ServeConfig
 from .metrics import Metrics
 from .schemas import Limits
+from .sequences import Lanes
 
 
 @dataclass
@@ -23,7 +23,7 @@ class ServerState:
     batcher: Batcher
     metrics: Metrics
     limits: Limits
-    tokenizer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="engine-tokenize"))
+    lanes: Lanes = field(default_factory=Lanes)  # the tokenizer threads (small requests, and large ones in turns)
     ready: bool = False  # set once the warm-up batch ran
     draining: bool = False  # set on SIGTERM / SIGINT
     created: int = field(default_factory=lambda: int(time.time()))

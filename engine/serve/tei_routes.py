@@ -14,6 +14,7 @@ from .embedding import embedding_endpoint, pooled_vectors
 from .errors import InvalidRequest, error_response
 from .responses import similarity_body, tei_body, tei_tokens_body, tokens_body
 from .schemas import parse_decode, parse_embed_all, parse_similarity, parse_tei, parse_tokenize
+from .sequences import parse_in_lane
 from .state import ServerState, engine_version
 from .transport import ClientGone, authorize, count, read_body
 
@@ -27,7 +28,8 @@ def tei_routes(state: ServerState, health) -> list[Route]:
                                    lambda _state, _req, _seqs, results, _tokens: tei_tokens_body(results), head="tokens")
     similarity = embedding_endpoint(state, "tei", parse_similarity,
                                     lambda state, _req, seqs, results, _tokens: similarity_body(pooled_vectors(state, seqs, results)),
-                                    embed_request=lambda parsed: parsed.embed)
+                                    embed_request=lambda parsed: parsed.embed,
+                                    name=lambda i: f"inputs.sentences[{i - 1}]" if i else "inputs.source_sentence")
     # TEI routes POST / to the model's task: /embed for an embedding model (a later reranker adds its own entry)
     task = {"text": embed}.get(state.embedder.input_kind)
 
@@ -63,7 +65,7 @@ def info_body(state: ServerState) -> dict:
             "model_type": {"embedding": {"pooling": "+".join(pooling) if isinstance(pooling, list) else str(pooling)}},
             "max_concurrent_requests": max(cfg.max_queued_tokens // emb.max_length, 1),
             "max_input_length": emb.max_length, "max_batch_tokens": emb.max_batch_tokens, "max_batch_requests": None,
-            "max_client_batch_size": cfg.max_inputs, "auto_truncate": True, "tokenization_workers": 1,
+            "max_client_batch_size": cfg.max_inputs, "auto_truncate": True, "tokenization_workers": 2,
             "version": engine_version(), "sha": None, "docker_label": None,
             "embedding_dim": emb.dim, "normalize": bool(manifest.get("normalize")), "backend": "onnxruntime",
             "device": str(emb.device)}
@@ -84,12 +86,14 @@ def _decode(state: ServerState, req) -> bytes:
 
 
 async def _tokenizer_route(request: Request, state: ServerState, route: str, parse, work) -> Response:
-    """/tokenize and /decode: parsed on the loop, run in the tokenizer thread (in turn with the embedding routes')."""
+    """/tokenize and /decode: parsed (in the large lane for a large body), then run in the tokenizer lane its size
+    picks (in turn with the embedding routes')."""
     started = time.perf_counter()
     try:
         authorize(request, state.cfg.api_key)
-        req = parse(await read_body(request, state.cfg.max_request_bytes), state.limits)
-        out = await asyncio.get_running_loop().run_in_executor(state.tokenizer, work, state, req)
+        body = await read_body(request, state.cfg.max_request_bytes)
+        req = await parse_in_lane(parse, body, state.limits, state.lanes)
+        out = await asyncio.get_running_loop().run_in_executor(state.lanes.for_chars(len(body)), work, state, req)
         response = Response(out, media_type="application/json")
     except ClientGone:
         response = Response(status_code=499)
