@@ -6,6 +6,7 @@ its stdin as JSON, and reads JSON lines from its stdout: {"log": line} while the
 it failed. In the child, fd 1 is pointed at stderr once the protocol has its own copy, so a library's print never
 reaches the pipe. An ExportError or EngineError comes back as the same class with the same message (and report, for a
 parity miss); anything else, or a child that dies without a word, as a ModelFolderError naming what happened.
+A process that has imported torch already exports in-process: there is nothing left to keep out of it.
 """
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ from .. import errors
 _ERROR_MODULES = {"export.errors": export_errors, "engine.errors": errors}
 # The child imports what the parent would: it starts with the parent's sys.path (argv[1]).
 _CHILD = "import json, sys; sys.path[:] = json.loads(sys.argv[1]); from engine.runtime.export_process import child; child()"
+
+
+def run_export(options, log) -> None:
+    """export_model(options) (an ExportOptions) in a child process; in this one when it has imported torch already
+    (a test session, a notebook that also trains): a child would only add its start-up."""
+    if "torch" in sys.modules:
+        from export import export_model
+
+        export_model(options, log=log)
+    else:
+        export_in_child(options.to_dict(), log)
 
 
 def export_in_child(options: dict, log) -> None:

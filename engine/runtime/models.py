@@ -126,7 +126,7 @@ def _export_entry(cfg: EmbedderConfig, model: str, target: Path, problem: str, s
     """Export model into the cache entry target (under its lock), replacing a damaged one, in a child process."""
     from export import ExportOptions
 
-    from .export_process import export_in_child
+    from .export_process import run_export
 
     first = problem == "it is not there"
     what = (f"exporting {model} into the cache at {target} (first use; this takes a minute, later runs reuse it)" if first
@@ -137,7 +137,7 @@ def _export_entry(cfg: EmbedderConfig, model: str, target: Path, problem: str, s
     say(what)
     if not first:
         discard_entry(target)
-    export_in_child(options.to_dict(), log)
+    run_export(options, log)
 
 
 def _say_on_stderr(line: str) -> None:
