@@ -22,6 +22,7 @@ from ..bulk.partstats import STATS, PartStats
 from ..config import EmbedderConfig
 from ..errors import InputError
 from ..runtime import Embedder
+from .columns import check_columns
 
 # One output row per window (progress; it also keeps Ray Data's no-progress guard quiet on long units) and one per unit.
 RESULT_SCHEMA = pa.schema([("kind", pa.string()), ("part", pa.int64()), ("tmp", pa.string()), ("seconds", pa.float64()),
@@ -84,6 +85,7 @@ class EmbedBatches:
         self.dim = self.embedder.get_sentence_embedding_dimension()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        check_columns(batch.schema, self.text_column, self.id_column)
         texts = batch.column(self.text_column).to_pylist()
         good = [isinstance(t, str) and t != "" for t in texts]
         if not all(good):

@@ -1,19 +1,17 @@
-"""Connecting to Ray: a local instance, or a cluster's address, checked first so a wrong one fails in seconds."""
+"""Connecting to Ray: a local instance, or a cluster's address, checked first so a wrong one fails in seconds; and
+whether the cluster can hold the actors asked for."""
 from __future__ import annotations
 
 import logging
-import socket
+import math
 from types import ModuleType
 
-from ..errors import ClusterError
+from ..errors import ClusterError, ConfigError
 from ..extras import require
+from .address import FIX, check_speaks_ray, parse_address
 
-CONNECT_TIMEOUT_S = 10.0  # a TCP connect to the cluster's address; ray.init itself retries for a minute or more
 NO_PROGRESS_S = 900  # Ray Data fails a job when no operator produced or consumed a block for this long
 MAX_UNIT_RETRIES = 3  # a unit whose actor died or raised is retried this often before the job fails
-
-FIX = ("start a cluster with `ray start --head` and pass the address it prints (host:port, or auto on one of its "
-       "nodes), or pass --ray alone for a local Ray instance")
 
 
 def import_ray(feature: str) -> ModuleType:
@@ -25,6 +23,8 @@ def import_ray(feature: str) -> ModuleType:
 def connect(address: str, quiet: bool) -> bool:
     """ray.init for address ('local': start a local instance); True when this call started Ray, so the caller shuts
     it down. A caller already connected (ray.init done in its own program) is reused as is."""
+    if address not in ("local", "auto"):
+        parse_address(address)  # a malformed or dashboard (http://) address fails before Ray is imported
     ray = import_ray("engine embed --ray")
     if ray.is_initialized():
         return False
@@ -33,7 +33,7 @@ def connect(address: str, quiet: bool) -> bool:
         ray.init(include_dashboard=False, **logs)
         return True
     if address != "auto":
-        check_reachable(address)
+        check_speaks_ray(address)
     try:
         ray.init(address=address, **logs)
     except (ConnectionError, RuntimeError, ValueError) as err:
@@ -42,16 +42,33 @@ def connect(address: str, quiet: bool) -> bool:
     return True
 
 
-def check_reachable(address: str) -> None:
-    """Refuse an address whose host:port does not accept a TCP connection within CONNECT_TIMEOUT_S."""
-    hostport = address.removeprefix("ray://")
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ClusterError(f"--ray {address!r} is not an address (host:port, ray://host:port or auto); {FIX}")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as err:
-        raise ClusterError(f"cannot reach the Ray cluster at {address!r} ({type(err).__name__}: {err}); {FIX}") from None
+CLI_NAMES = ("--cpus-per-actor", "--gpus-per-actor", "--actors")
+
+
+def check_actors_fit(ray: ModuleType, cpus: float, gpus: float, actors: tuple[int, int] | None,
+                     gpus_by_default: bool = False, names: tuple[str, str, str] = CLI_NAMES) -> None:
+    """ConfigError unless the cluster's live nodes can hold one actor of cpus CPUs and gpus GPUs (and, with
+    --actors MIN,MAX, MIN of them at once); Ray would otherwise wait for resources that never come. Nodes an
+    autoscaler may add later are not counted."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive", True)]
+    fit = sum(_actors_on(node, cpus, gpus) for node in nodes)
+    need = actors[0] if actors else 1
+    if fit >= need:
+        return
+    total = ray.cluster_resources()
+    has = (f"{len(nodes)} node(s) with {total.get('CPU', 0):g} CPUs and {total.get('GPU', 0):g} GPUs in all; the "
+           f"largest node has {max((n.get('CPU', 0) for n in nodes), default=0):g} CPUs and "
+           f"{max((n.get('GPU', 0) for n in nodes), default=0):g} GPUs")
+    asked = f"{names[0]} {cpus:g}, {names[1]} {gpus:g}" + (f" and {names[2]} {need},{actors[1]}" if actors else "")
+    hint = f" ({names[1]} 1 is the default with --device cuda)" if gpus_by_default else ""
+    raise ConfigError(f"the Ray cluster cannot hold {'one actor' if need == 1 else f'{need} actors'} of {asked}{hint}: "
+                      f"{fit} fit; it has {has}. Ask for less per actor (or fewer actors), or add nodes that have it")
+
+
+def _actors_on(node: dict, cpus: float, gpus: float) -> int:
+    """How many actors of cpus CPUs and gpus GPUs one node holds."""
+    fits = [node.get("CPU", 0.0) / cpus] + ([node.get("GPU", 0.0) / gpus] if gpus else [])
+    return int(math.floor(min(fits) + 1e-9))
 
 
 def configure_data(ray: ModuleType, quiet: bool) -> None:

@@ -9,7 +9,8 @@ from ..config import EmbedderConfig, check_option_names
 from ..errors import ConfigError
 from ..runtime.models import resolve_export
 from .actor import EmbedBatches
-from .cluster import MAX_UNIT_RETRIES, import_ray
+from .cluster import MAX_UNIT_RETRIES, check_actors_fit, import_ray
+from .columns import check_columns
 
 DTYPES = ("float32", "float16", "ubinary")  # int8 needs ranges calibrated over the whole job: use engine embed --ray
 
@@ -35,6 +36,10 @@ def embed_dataset(ds, model: str | None = None, *, text_column: str = "text", id
                           "whole input: use engine embed --ray)")
     if on_bad_row not in BAD_ROW_POLICIES:
         raise ConfigError(f"on_bad_row {on_bad_row!r} is not one of {', '.join(BAD_ROW_POLICIES)}")
+    check_columns(ds.schema(fetch_if_missing=False), text_column, id_column)
+    if ray.is_initialized():  # else Ray starts when the dataset is consumed, with this machine's resources
+        check_actors_fit(ray, num_cpus, num_gpus, concurrency if isinstance(concurrency, tuple) else (concurrency,) * 2,
+                         names=("num_cpus", "num_gpus", "concurrency"))
     cfg = EmbedderConfig(model=model, **runtime)
     folder = resolve_export(cfg).resolve()
     cfg = dataclasses.replace(cfg, model=str(folder))
@@ -45,3 +50,4 @@ def embed_dataset(ds, model: str | None = None, *, text_column: str = "text", id
                               batch_size=batch_size or DEFAULT_WINDOW_ROWS["cuda" if num_gpus else "cpu"],
                               fn_constructor_kwargs={"cfg": cfg, "text_column": text_column, "id_column": id_column,
                                                      "dtype": dtype, "on_bad_row": on_bad_row, "cpus": num_cpus})
+

@@ -26,7 +26,7 @@ from ..bulk.progress import Progress, Summary
 from ..errors import ClusterError, EngineError
 from ..runtime import Embedder
 from .actor import EmbedUnits
-from .cluster import MAX_UNIT_RETRIES, configure_data, connect, import_ray
+from .cluster import MAX_UNIT_RETRIES, check_actors_fit, configure_data, connect, import_ray
 
 
 def run_ray_job(job: EmbedJob, progress: Progress | None = None) -> Summary:
@@ -35,11 +35,12 @@ def run_ray_job(job: EmbedJob, progress: Progress | None = None) -> Summary:
     ray = import_ray("engine embed --ray")
     started_ray = connect(job.ray, job.quiet)  # first: a wrong address fails before the scan
     try:
+        cpus, gpus = job.cpus_per_actor or 1.0, _gpus(job)
+        check_actors_fit(ray, cpus, gpus, job.actors, gpus_by_default=job.gpus_per_actor is None and gpus > 0)
         with JobRun(job, progress, started=started) as run:
             run.timings["ray_start"] = time.perf_counter() - started
             if run.complete is not None:
                 return run.complete
-            cpus, gpus = run.job.cpus_per_actor or 1.0, _gpus(run.job)
             run.scan("cuda" if gpus else "cpu")
             counts = run.file_rows
             run.plan = run.plan.absolute()  # workers do not share the driver's working directory
