@@ -155,3 +155,13 @@ def test_lancedb_adapter_query_of_none_names_the_argument(model):
     with pytest.raises(TypeError, match="texts"):
         func.generate_embeddings(None)
     assert len(func.compute_query_embeddings("a question")[0]) == 32
+
+
+def test_ids_changed_before_the_first_finish_are_caught(src, model, tmp_path, monkeypatch):
+    """(SW4) the finished parts' ids, recorded as each part is committed, are what the first finish checks."""
+    db = tmp_path / "db"
+    _unfinished(src, db, model, monkeypatch)
+    lancedb.connect(db).open_table("docs").update(where="id = 'p0003'", values={"id": "zzzz"})
+    r = run(_args(src, db, model))
+    assert r.exit_code == 1 and "ids" in r.output and "--overwrite" in r.output, r.output
+    assert not (db / STATE / "_SUCCESS").exists()

@@ -1,7 +1,7 @@
 """The ledger of an output folder: an append-only JSON Lines file, each record fsynced, listing finished parts.
 
-Record kinds: 'job' (first: fingerprint, options, input scan), 'calibration' (int8 ranges), 'part' (one finished part),
-'table_ids' (a LanceDB table's id digest when it was first finished).
+Record kinds: 'job' (first: fingerprint, options, input scan), 'calibration' (int8 ranges), 'part' (one finished part;
+for a LanceDB table, with the digest of the ids it upserted).
 A torn last line (kill -9 during an append) is dropped on open. The ledger is also the folder's lock (flock), so two
 runs never write one output.
 """

@@ -4,7 +4,7 @@ Rows are upserted by id (merge_insert on the id column), one window at a time, s
 kill -9 replaces the rows an earlier attempt left instead of adding them again: every id is in the table once. The
 ledger and _SUCCESS live in a hidden folder beside the table (DB/.NAME.engine-embed), which LanceDB does not list as a
 table; only _SUCCESS says the table is complete, and it is written after the table was checked (every written row
-there exactly once, its ids those recorded when it was first finished), compacted and, with --index, indexed. The table
+there exactly once, its ids those the parts' ledger records list), compacted and, with --index, indexed. The table
 has the parquet output's schema, metadata included, plus the job's mark (lance_owner.py): a table without it is never
 dropped by --overwrite nor written by a resume.
 """
@@ -27,7 +27,7 @@ from ..input import InputFile
 from ..job import EmbedJob
 from ..ledger import LEDGER, SUCCESS, Ledger, read_job
 from .folder import exclude_output
-from .lance_ids import ids_digest
+from .lance_ids import add_digests, ids_digest
 from .lance_index import build_index, index_plan
 from .lance_owner import job_mark, schema_diff, table_mark, with_mark
 from .parts import schema_ranges
@@ -143,9 +143,9 @@ class LanceSink:
         table = self.db.open_table(self.name)
         expected, have = written(ledger), table.count_rows()
         lacks = [] if have == expected else [f"{expected} rows ({have} found)"]
-        recorded = finished_ids(ledger)
-        if not lacks and recorded is not None and ids_digest(read_ids(table)) != recorded:
-            lacks.append("the ids it was finished with (changed in place since)")
+        wanted = written_ids(ledger)
+        if not lacks and wanted is not None and ids_digest(read_ids(table)) != wanted:
+            lacks.append("the ids the parts wrote (changed in place since)")
         if self.want_index and not list(table.list_indices()) and (
                 index_plan(have, table.schema.field("embedding").type.list_size) is not None or not self._decided()):
             lacks.append("the index --index asks for")
@@ -168,13 +168,11 @@ class LanceSink:
         if have != expected or ids != have:
             raise OutputError(f"{self.label} holds {have} rows ({ids} distinct ids) but the finished parts wrote "
                               f"{expected}: something other than this job changed it; rerun with --overwrite to rebuild it")
-        digest, recorded = ids_digest(id_column), finished_ids(ledger)
-        if recorded is not None and digest != recorded:
-            raise OutputError(f"{self.label}: its ids were changed since it was finished (the same {have} rows, but "
-                              "their id digest differs from the one recorded then): something other than this job "
-                              "changed it; rerun with --overwrite to rebuild it")
-        if recorded is None:  # the first finish: what later runs check the table against
-            ledger.append({"kind": "table_ids", **digest})
+        digest, wanted = ids_digest(id_column), written_ids(ledger)
+        if wanted is not None and digest != wanted:
+            raise OutputError(f"{self.label}: its ids are not those the finished parts wrote (the same {have} rows, but "
+                              "their id digest differs from the parts' in the ledger): something other than this job "
+                              "changed them; rerun with --overwrite to rebuild it")
         table.optimize()  # one upsert per window leaves many small fragments
         info = {"table": self.name, "database": str(self.db_path), "ids": digest, "index": None, "notes": []}
         if self.want_index:
@@ -185,17 +183,20 @@ class LanceSink:
 
 
 class LancePart:
-    """Upsert one part's rows by id; nothing to commit or abort (each merge is atomic, a redone part upserts again)."""
+    """Upsert one part's rows by id; nothing to commit or abort (each merge is atomic, a redone part upserts again).
+    commit() hands the digest of the part's ids to its ledger record, for the finishing check."""
 
     def __init__(self, table) -> None:
         self.table = table
+        self.ids: list[dict] = []
 
     def write(self, rows: pa.Table) -> None:
         if rows.num_rows:
             self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+            self.ids.append(ids_digest(rows.column("id")))
 
-    def commit(self) -> tuple[None, int]:
-        return None, 0
+    def commit(self) -> tuple[None, int, dict]:
+        return None, 0, {"ids": add_digests(self.ids)}
 
     def abort(self) -> None:
         return None
@@ -206,10 +207,12 @@ def written(ledger: Ledger) -> int:
     return sum(p["rows"] for p in ledger.parts().values())
 
 
-def finished_ids(ledger: Ledger) -> dict | None:
-    """The id digest recorded when the table was first finished ({'rows', 'digest'}), or None before."""
-    record = next((r for r in ledger.records if r.get("kind") == "table_ids"), None)
-    return {"rows": record["rows"], "digest": record["digest"]} if record else None
+def written_ids(ledger: Ledger) -> dict | None:
+    """The digest of the ids the finished parts wrote (the sum of theirs), or None when a part recorded none."""
+    parts = [p for p in ledger.parts().values() if p["rows"]]
+    if not all("ids" in p for p in parts):  # recorded by an engine before this check
+        return None
+    return add_digests([p["ids"] for p in parts])
 
 
 def read_ids(table) -> pa.ChunkedArray:

@@ -3,8 +3,8 @@ count) is never taken for complete.
 
 Each id becomes a 64-bit key, the same in every process: integers through the splitmix64 finalizer, other ids
 (strings, binary; anything else as its string form) through a polynomial hash of their bytes, mixed the same way. The
-digest is the keys' sum mod 2**64 with the row count, so it depends on neither row order nor how the column is chunked,
-and it costs one pass over the id column alone, in numpy.
+digest is the keys' sum mod 2**64 with the row count, so it depends on neither row order nor how the column is chunked
+(the digests of disjoint sets add up to their union's), and it costs one pass over the id column alone, in numpy.
 """
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def ids_digest(ids: pa.ChunkedArray | pa.Array) -> dict:
                 total = total + np.add.reduce(keys, dtype=np.uint64)
                 rows += len(keys)
     return {"rows": rows, "digest": f"{int(total):016x}"}
+
+
+def add_digests(digests: list[dict]) -> dict:
+    """The digest of the union of disjoint id sets, from theirs."""
+    total = sum(int(d["digest"], 16) for d in digests) % 2**64
+    return {"rows": sum(d["rows"] for d in digests), "digest": f"{total:016x}"}
 
 
 def _keys(ids: pa.Array) -> np.ndarray:

@@ -13,14 +13,16 @@ from typing import Callable
 
 import pyarrow as pa
 
-OnCommit = Callable[[int, object, "str | None", int], None]  # (part, the commit's payload, file name or None, bytes)
+# (part, the commit's payload, file name or None, bytes, the part's extra ledger fields)
+OnCommit = Callable[[int, object, "str | None", int, dict], None]
 
 
 class WriterThread:
     """Apply ('rows', part, table) and ('commit', part, payload) operations in order."""
 
     def __init__(self, open_part: Callable[[int, pa.Schema], object], on_commit: OnCommit) -> None:
-        # open_part(index, schema) -> a part with write(table), commit() -> (file name or None, bytes) and abort()
+        # open_part(index, schema) -> a part with write(table), commit() -> (file name or None, bytes[, extra ledger
+        # fields]) and abort()
         self.open_part, self.on_commit = open_part, on_commit
         self.q: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
@@ -51,9 +53,9 @@ class WriterThread:
                         self._writer = self.open_part(part, payload.schema)
                     self._writer.write(payload)
                 else:  # commit
-                    name, size = self._writer.commit() if self._writer is not None else (None, 0)
+                    name, size, *extra = self._writer.commit() if self._writer is not None else (None, 0)
                     self._writer = None
-                    self.on_commit(part, payload, name, size)
+                    self.on_commit(part, payload, name, size, extra[0] if extra else {})
         except BaseException as err:  # surfaced in the main thread by put() / close()
             self.error = err
             if self._writer is not None:
