@@ -37,7 +37,8 @@ def _embed(run: JobRun, embedder: Embedder) -> Summary:
     summary = run.summary()
     started, encode_before = time.perf_counter(), embedder.stats.seconds
     writer = WriterThread(run.plan.sink.open_part,
-                          lambda part, payload, name, size, extra: run.record_part(part, *payload, name, size, **extra))
+                          lambda part, payload, name, size, extra=None: run.record_part(part, *payload, name, size,
+                                                                                        **(extra or {})))
     open_parts: dict[int, tuple[PartStats, float]] = {}  # part -> (its counts so far, when it started)
     try:
         for w, table, stats in embedded_windows(pending_windows(run.plan, run.done), embedder, run.plan, run.ranges,

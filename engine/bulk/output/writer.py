@@ -13,8 +13,8 @@ from typing import Callable
 
 import pyarrow as pa
 
-# (part, the commit's payload, file name or None, bytes, the part's extra ledger fields)
-OnCommit = Callable[[int, object, "str | None", int, dict], None]
+# (part, the commit's payload, file name or None, bytes[, the part's extra ledger fields, when its commit() gave some])
+OnCommit = Callable[..., None]
 
 
 class WriterThread:
@@ -55,7 +55,7 @@ class WriterThread:
                 else:  # commit
                     name, size, *extra = self._writer.commit() if self._writer is not None else (None, 0)
                     self._writer = None
-                    self.on_commit(part, payload, name, size, extra[0] if extra else {})
+                    self.on_commit(part, payload, name, size, *extra)  # a part's extra ledger fields, if any
         except BaseException as err:  # surfaced in the main thread by put() / close()
             self.error = err
             if self._writer is not None:
