@@ -6,6 +6,7 @@ are derived from EmbedderConfig's fields; each field's metadata (option(...)) ho
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +85,10 @@ class EmbedderConfig:
                                   f"the special tokens; pass a smaller --chunk-stride or a larger --max-length")
         if self.normalize is not None and not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize must be True, False or None, got {self.normalize!r}")
+        if self.cache_dir is not None and (not isinstance(self.cache_dir, (str, os.PathLike))
+                                           or not os.fspath(self.cache_dir).strip()):
+            raise ConfigError(f"cache_dir {self.cache_dir!r} is not a folder path (an unset variable?); pass the folder, "
+                              "or leave it out for $EMBEDDING_ENGINE_CACHE / the default cache")
         if not isinstance(self.verify_cache, bool):
             raise ConfigError(f"verify_cache must be True or False, got {self.verify_cache!r}")
 

@@ -264,3 +264,13 @@ def test_verify_cache_notices_a_model_folder_refilled_in_place(cached):
     proc = run_python(f"from engine import Embedder\nEmbedder({str(folder)!r}, device='cpu', cache_dir={str(cache)!r}, "
                       "verify_cache=True)\n", torch_free=True)
     assert proc.returncode != 0 and "embedding-engine[export]" in proc.stderr, proc.stderr
+
+
+def test_an_empty_cache_dir_is_refused_not_taken_for_the_default(cached, tmp_path):
+    """(UE3) cache_dir '' (an unset variable in --cache-dir "$DIR") is a ConfigError, not silently the default cache."""
+    for value in ("", "  "):
+        with pytest.raises(ConfigError, match="cache_dir"):
+            Embedder(cached.folder, device="cpu", cache_dir=value)
+    (tmp_path / "in.txt").write_text("a text\n")
+    r = cli("embed", tmp_path / "in.txt", tmp_path / "out", "--model", cached.folder, "--cache-dir", "")
+    assert r.exit_code == 2 and "cache_dir" in r.output and "Traceback" not in r.output, r.output
