@@ -165,3 +165,16 @@ def test_ids_changed_before_the_first_finish_are_caught(src, model, tmp_path, mo
     r = run(_args(src, db, model))
     assert r.exit_code == 1 and "ids" in r.output and "--overwrite" in r.output, r.output
     assert not (db / STATE / "_SUCCESS").exists()
+
+
+def test_a_finished_table_may_gain_columns_but_not_lose_them(src, model, tmp_path):
+    """(CR7) a column of the user's added to a finished table is theirs; a dropped one makes it incomplete."""
+    db = tmp_path / "db"
+    assert run(_args(src, db, model)).exit_code == 0
+    table = lancedb.connect(db).open_table("docs")
+    table.add_columns({"label": "'mine'"})
+    r = run(_args(src, db, model))
+    assert r.exit_code == 0 and "already complete" in r.output, r.output
+    table.drop_columns(["topic"])
+    r = run(_args(src, db, model))
+    assert r.exit_code == 1 and "missing: topic" in r.output and "--overwrite" in r.output, r.output

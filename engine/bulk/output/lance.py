@@ -91,7 +91,8 @@ class LanceSink:
     def check_resume(self, ledger: Ledger, schema: pa.Schema | None) -> None:
         """Before anything is written: refuse a table this job did not write (no mark of the job's ledger record: it
         was replaced or recreated since), one whose fields are no longer the job's (schema: the job's part schema,
-        None before the scan), or a missing table the ledger says rows were written into."""
+        None before the scan; a finished table may have more), or a missing table the ledger says rows were written
+        into."""
         if not self.exists():
             if written(ledger):
                 raise OutputError(f"{self.label} was dropped since this job wrote {written(ledger)} rows into it "
@@ -99,9 +100,10 @@ class LanceSink:
                                   "choose another --lancedb-table")
             return
         found = self.db.open_table(self.name).schema
-        diff = schema_diff(found, schema) if schema is not None else []
         if not self._ours(found, ledger.job):
-            raise OutputError(self._not_ours(diff))
+            raise OutputError(self._not_ours(schema_diff(found, schema) if schema is not None else None))
+        # a finished table may have gained columns of the user's (nothing more is upserted); an unfinished one may not
+        diff = schema_diff(found, schema, extra_ok=(self.state / SUCCESS).is_file()) if schema is not None else []
         if diff:
             raise OutputError(f"{self.label} does not have the fields this job writes ({'; '.join(diff)}); nothing "
                               "was written to it. Rerun with --overwrite to rebuild it, or choose another --lancedb-table")

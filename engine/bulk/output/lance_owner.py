@@ -35,12 +35,12 @@ def with_mark(schema: pa.Schema, mark: str) -> pa.Schema:
     return schema.with_metadata(dict(schema.metadata or {}) | {MARK_KEY: mark.encode()})
 
 
-def schema_diff(table: pa.Schema, job: pa.Schema) -> list[str]:
-    """What the table's fields lack, add or type otherwise than the job's (empty: the same fields)."""
+def schema_diff(table: pa.Schema, job: pa.Schema, extra_ok: bool = False) -> list[str]:
+    """What the table's fields lack, add (unless extra_ok) or type otherwise than the job's (empty: the same fields)."""
     have = {f.name: f.type for f in table}
     want = {f.name: f.type for f in job}
     missing = [n for n in want if n not in have]
-    extra = [f"{n} ({t})" for n, t in have.items() if n not in want]
+    extra = [] if extra_ok else [f"{n} ({t})" for n, t in have.items() if n not in want]
     other = [f"{n} (table {have[n]}, job {t})" for n, t in want.items() if n in have and have[n] != t]
     return ([f"missing: {', '.join(missing)}"] if missing else []) + ([f"extra: {', '.join(extra)}"] if extra else []) \
         + ([f"different type: {', '.join(other)}"] if other else [])
