@@ -172,6 +172,7 @@ def test_api_key_with_surrounding_whitespace_is_refused(minilm_export):
         proc = run_cli("--model", str(minilm_export), *args, env=env)
         assert proc.returncode == 2, proc.stderr
         assert "whitespace" in proc.stderr and "ready on" not in proc.stderr
+        assert "abc" not in proc.stderr  # the key itself is never shown
     for bad, why in (("a\tb", "printable ASCII"), ("clé", "printable ASCII"), ("  ", "whitespace")):
         with pytest.raises(ConfigError, match=why):
             ServeConfig(api_key=bad)

@@ -86,11 +86,13 @@ def _check_api_key(key) -> None:
         return
     if not isinstance(key, str) or not key:
         raise ConfigError("api_key must be a non-empty string, or unset for no authentication")
+    # the messages never show the key: they go to logs
     if key != key.strip():
-        raise ConfigError(f"the API key has leading or trailing whitespace ({key!r}), which HTTP strips from the "
-                          f"Authorization header, so no client could ever send it; remove the whitespace "
-                          f"(--api-key / ENGINE_API_KEY)")
-    bad = next((c for c in key if not " " <= c <= "~"), None)
+        raise ConfigError("the API key has leading or trailing whitespace, which HTTP strips from the Authorization "
+                          "header, so no client could ever send it; remove the whitespace (--api-key / ENGINE_API_KEY)")
+    bad = next((i for i, c in enumerate(key) if not " " <= c <= "~"), None)
     if bad is not None:
-        raise ConfigError(f"the API key holds {bad!r}; a key must be printable ASCII (letters, digits, punctuation, "
-                          f"inner spaces), what an Authorization header carries (--api-key / ENGINE_API_KEY)")
+        kind = "a non-ASCII character" if ord(key[bad]) > 127 else "a control character"
+        raise ConfigError(f"the API key holds {kind} (at character {bad + 1} of {len(key)}); a key must be printable "
+                          f"ASCII (letters, digits, punctuation, inner spaces), what an Authorization header carries "
+                          f"(--api-key / ENGINE_API_KEY)")
