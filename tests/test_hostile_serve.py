@@ -332,17 +332,29 @@ def test_one_word_request_is_not_queued_behind_huge_texts(drain_server, embedder
 
 # -- connections -----------------------------------------------------------------------------------------------------
 def test_idle_and_stalled_connections_are_timed_out(server):
-    """(RE2) A connection that sends nothing is closed after --idle-timeout-s; one that stops mid-headers or mid-body
-    gets 408 and is closed after --read-timeout-s. The server keeps serving."""
+    """(RE2) A connection that sends nothing is closed after --idle-timeout-s; one that stops mid-headers or mid-body,
+    or drips its headers a byte at a time, gets 408 and is closed after --read-timeout-s. The server keeps serving."""
     idle = connect(server)
     mid_headers = connect(server)
     mid_headers.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Ty")
     mid_body = connect(server)
     mid_body.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 100\r\n\r\n{\"input\": ")
+    drip = connect(server)  # a header byte every 0.2 s: never idle, never done
+
+    def dripping() -> None:
+        try:
+            for byte in b"POST /embed HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
+                drip.send(bytes([byte]))
+                time.sleep(0.2)
+        except OSError:
+            pass  # closed by the server
+
+    dripper = threading.Thread(target=dripping, daemon=True)
+    dripper.start()
     closed, _ = closed_within(idle, IDLE_S + 10)
     assert closed, "an idle connection was not closed"
-    for sock in (mid_headers, mid_body):
+    for sock in (mid_headers, mid_body, drip):
         closed, data = closed_within(sock, READ_S + 10)
         assert closed, "a stalled request was not timed out"
         assert data.startswith(b"HTTP/1.1 408"), data[:200]

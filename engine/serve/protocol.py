@@ -91,8 +91,8 @@ def bounded_protocol(max_header_bytes: int, read_timeout_s: float) -> type[HttpT
             self._deadline = None
             if self.transport.is_closing():
                 return
-            if self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
-                self.transport.close()  # answering already (a route that did not wait for the body): just close
+            if not self._in_head and self.cycle is not None and self.cycle.response_started:
+                self.transport.close()  # this request was answered (a route that did not wait for its body): just close
                 return
             self._refuse(RequestTimeout(f"the request did not arrive within this server's {read_timeout_s:g} s "
                                         f"(headers and body); send it whole (or start the server with a larger "
