@@ -63,6 +63,20 @@ def test_inspect_writes_tokens_a_latin1_stdout_cannot_encode_as_escapes(minilm_e
     assert CJK[0] in (out / "top_attended.csv").read_text(encoding="utf-8")  # files stay UTF-8
 
 
+def test_inspect_corpus_with_a_lone_surrogate_escape_names_the_line(minilm_export, tmp_path):
+    """(CR5) a JSONL corpus can spell a lone surrogate ("\\ud800"): refused naming file and line, no traceback."""
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"text": "fine"}\n{"text": "bad \\ud800 one"}\n')
+    r = CliRunner().invoke(main, ["inspect", "--corpus", str(corpus), "--model", str(minilm_export),
+                                  "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert f"{corpus}:2: its 'text' holds a lone surrogate ('\\ud800' at character 4)" in r.output
+
+
 @pytest.mark.parametrize("text", ["a\ud800b", "caf\udce9"])
 def test_encode_refuses_a_lone_surrogate_naming_the_text(embedder, text):
     """(CR5) encode and inspect of a text with a lone surrogate: ValueError naming its index, not the tokenizer's."""

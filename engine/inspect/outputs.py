@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..runtime.introspect import Inspection
+from ..runtime.tokenize import check_unicode
 from . import attention_table, drift as drift_mod
 from .heatmap_html import heatmap_html
 from .heatmap_png import heatmap_png
@@ -91,6 +92,10 @@ def read_corpus(path: Path) -> list[str]:
                         raise InputError(f"{path}:{n}: not valid JSON ({err.msg})") from None
                     if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                         raise InputError(f"{path}:{n}: needs a 'text' field holding a string")
+                    try:
+                        check_unicode(row["text"], "its 'text'")
+                    except ValueError as err:  # a "\ud800" escape: JSON can spell what UTF-8 cannot
+                        raise InputError(f"{path}:{n}: {err}") from None
                     if row["text"].strip():
                         texts.append(row["text"])
                 else:

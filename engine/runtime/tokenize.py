@@ -66,9 +66,10 @@ def check_unicode(text: str, name: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
-        raise ValueError(f"{name} holds a lone surrogate ({text[err.start]!r} at character {err.start}), which is not "
-                         "Unicode text and cannot be tokenized; it comes from bytes that are not UTF-8: decode them with "
-                         "errors='replace' (or with their real encoding)") from None
+        raise ValueError(f"{name} holds a lone surrogate ({text[err.start]!r} at character {err.start}): not Unicode "
+                         "text, so it cannot be tokenized (it comes from bytes that are not UTF-8 decoded with "
+                         "errors='surrogateescape', or from a JSON \\u escape without its pair); decode the bytes with "
+                         "errors='replace' (or their real encoding), or remove it") from None
 
 
 def tokenize(tok: Tokenizer, inputs: list) -> Tokenized:
