@@ -29,27 +29,33 @@ STARTUP_S = 10  # margin for the interpreter and the engine's imports on a loade
 @pytest.fixture
 def corpus(tmp_path) -> Path:
     path = tmp_path / "corpus.txt"
-    path.write_text("a first text\na second text\n")
+    path.write_text("a first text\na second text\na third text\n")
     return path
 
 
-def _engine(*args, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
-    env = os.environ | {"PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+def _engine(*args, timeout: float = 120, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    env = os.environ | {"PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")} | (env or {})
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "engine", "embed", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     return proc, time.monotonic() - started
 
 
-def test_a_listener_that_does_not_answer_is_refused_within_the_deadline(corpus, tmp_path):
-    """(HG2) a TCP port that accepts but never speaks: refused within 10 s, not retried for minutes."""
+@pytest.mark.parametrize("given", ["--ray", "RAY_ADDRESS"])
+def test_a_listener_that_does_not_answer_is_refused_within_the_deadline(given, corpus, tmp_path):
+    """(HG2) a TCP port that accepts but never speaks, as --ray ADDRESS or as RAY_ADDRESS (which --ray auto and
+    --ray alone connect to): refused within 10 s, not retried for minutes."""
     with socket.socket() as listener:  # connections complete in the backlog; nothing is ever read or written
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
-        port = listener.getsockname()[1]
-        proc, took = _engine(corpus, tmp_path / "out", "--ray", f"127.0.0.1:{port}")
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        if given == "--ray":
+            proc, took = _engine(corpus, tmp_path / "out", "--ray", address)
+        else:
+            proc, took = _engine(corpus, tmp_path / "out", "--ray", "auto", env={"RAY_ADDRESS": address})
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert f"'127.0.0.1:{port}' is not a Ray cluster's address" in proc.stderr
+    assert f"'{address}'{'' if given == '--ray' else ' (RAY_ADDRESS'}" in proc.stderr
+    assert "is not a Ray cluster's address" in proc.stderr
     assert "did not answer gRPC's handshake" in proc.stderr and "ray start --head" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert took < DEADLINE_S + STARTUP_S, f"took {took:.1f} s"
@@ -66,6 +72,31 @@ def test_an_http_server_port_is_refused_as_not_ray(corpus, tmp_path):
         server.shutdown()
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "is not a Ray cluster's address: it answered as an HTTP/1 server" in proc.stderr
+
+
+def test_a_grpc_server_that_is_not_ray_is_refused(corpus, tmp_path):
+    """(HG2) a gRPC server without Ray's GCS service answers the handshake but is not a cluster: named as such."""
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        proc, took = _engine(corpus, tmp_path / "out", "--ray", f"127.0.0.1:{port}")
+    finally:
+        server.stop(None)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "is not a Ray cluster's address: it is a gRPC server without Ray's GCS service" in proc.stderr
+    assert took < DEADLINE_S + STARTUP_S, f"took {took:.1f} s"
+
+
+def test_the_gcs_address_given_as_ray_client_is_named(cluster, corpus, tmp_path):
+    """(HG2) ray://GCS_ADDRESS (Ray Client's form on the GCS port) would hang in ray.init: refused with the fix."""
+    proc, took = _engine(corpus, tmp_path / "out", "--ray", f"ray://{cluster}")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"it is the cluster's GCS address: pass --ray {cluster} (without ray://)" in proc.stderr
+    assert took < DEADLINE_S + STARTUP_S, f"took {took:.1f} s"
 
 
 @pytest.mark.parametrize("address", ["http://127.0.0.1:8265", "https://127.0.0.1:8265/"])
@@ -85,6 +116,15 @@ def test_actor_resources_the_cluster_lacks_are_refused_up_front(option, cluster,
     assert "the Ray cluster cannot hold one actor of" in proc.stderr and f"{option[0]} {option[1]}" in proc.stderr
     assert "1 node(s) with 2 CPUs and 0 GPUs in all" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_more_minimum_actors_than_the_cluster_holds_are_refused(cluster, corpus, minilm_export, tmp_path):
+    """(HG3) --actors MIN,MAX with MIN actors that do not fit at once (Ray Data waits for MIN before it starts)."""
+    proc, _ = _engine(corpus, tmp_path / "out", "--ray", cluster, "--actors", "3,4", "--rows-per-part", "1",
+                      "--model", minilm_export, timeout=90)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "the Ray cluster cannot hold 3 actors of --cpus-per-actor 1, --gpus-per-actor 0 and --actors 3,4: 2 fit" \
+        in proc.stderr
 
 
 def test_embed_dataset_refuses_actors_the_cluster_lacks(cluster, minilm_export):

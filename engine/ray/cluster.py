@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from types import ModuleType
 
 from ..errors import ClusterError, ConfigError
@@ -23,17 +24,22 @@ def import_ray(feature: str) -> ModuleType:
 def connect(address: str, quiet: bool) -> bool:
     """ray.init for address ('local': start a local instance); True when this call started Ray, so the caller shuts
     it down. A caller already connected (ray.init done in its own program) is reused as is."""
+    env = os.environ.get("RAY_ADDRESS", "")  # ray.init's address when it is given none, or auto
     if address not in ("local", "auto"):
         parse_address(address)  # a malformed or dashboard (http://) address fails before Ray is imported
+    elif env not in ("", "local", "auto"):
+        parse_address(env, "RAY_ADDRESS")
     ray = import_ray("engine embed --ray")
     if ray.is_initialized():
         return False
     logs = {"logging_level": logging.WARNING, "log_to_driver": not quiet}
+    if address not in ("local", "auto"):
+        check_speaks_ray(address)
+    elif env not in ("", "local", "auto"):
+        check_speaks_ray(env, f"RAY_ADDRESS (which --ray {'alone' if address == 'local' else 'auto'} connects to)")
     if address == "local":
         ray.init(include_dashboard=False, **logs)
         return True
-    if address != "auto":
-        check_speaks_ray(address)
     try:
         ray.init(address=address, **logs)
     except (ConnectionError, RuntimeError, ValueError) as err:
@@ -47,9 +53,9 @@ CLI_NAMES = ("--cpus-per-actor", "--gpus-per-actor", "--actors")
 
 def check_actors_fit(ray: ModuleType, cpus: float, gpus: float, actors: tuple[int, int] | None,
                      gpus_by_default: bool = False, names: tuple[str, str, str] = CLI_NAMES) -> None:
-    """ConfigError unless the cluster's live nodes can hold one actor of cpus CPUs and gpus GPUs (and, with
-    --actors MIN,MAX, MIN of them at once); Ray would otherwise wait for resources that never come. Nodes an
-    autoscaler may add later are not counted."""
+    """ConfigError unless the cluster's live nodes can hold one actor of cpus CPUs and gpus GPUs (with actors,
+    (MIN, MAX): MIN of them at once); Ray would otherwise wait for resources that never come. Nodes an autoscaler may
+    add later are not counted."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive", True)]
     fit = sum(_actors_on(node, cpus, gpus) for node in nodes)
     need = actors[0] if actors else 1
