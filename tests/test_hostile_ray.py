@@ -118,24 +118,15 @@ def test_actor_resources_the_cluster_lacks_are_refused_up_front(option, cluster,
     assert not (tmp_path / "out").exists()
 
 
-def test_more_minimum_actors_than_the_cluster_holds_are_refused(cluster, corpus, minilm_export, tmp_path):
-    """(HG3) --actors MIN,MAX with MIN actors that do not fit at once (Ray Data waits for MIN before it starts)."""
-    proc, _ = _engine(corpus, tmp_path / "out", "--ray", cluster, "--actors", "3,4", "--rows-per-part", "1",
-                      "--model", minilm_export, timeout=90)
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "the Ray cluster cannot hold 3 actors of --cpus-per-actor 1, --gpus-per-actor 0 and --actors 3,4: 2 fit" \
-        in proc.stderr
-
-
 def test_embed_dataset_refuses_actors_the_cluster_lacks(cluster, minilm_export):
-    """(HG3) embed_dataset on a connected cluster: num_gpus / concurrency it cannot hold are refused up front."""
+    """(HG3) embed_dataset on a connected cluster: num_gpus / num_cpus it cannot hold are refused up front."""
     from engine.ray import embed_dataset
 
     ds = ray.data.from_items([{"text": "a text"}])
-    with pytest.raises(ConfigError, match="cannot hold one actor of num_cpus 1, num_gpus 1 .* 0 GPUs in all"):
+    with pytest.raises(ConfigError, match="cannot hold one actor of num_cpus 1, num_gpus 1: .* 0 GPUs in all"):
         embed_dataset(ds, model=str(minilm_export), num_gpus=1)
-    with pytest.raises(ConfigError, match="cannot hold 3 actors .*: 2 fit"):
-        embed_dataset(ds, model=str(minilm_export), concurrency=3)
+    with pytest.raises(ConfigError, match="cannot hold one actor of num_cpus 3, num_gpus 0: .* 2 CPUs and 0 GPUs"):
+        embed_dataset(ds, model=str(minilm_export), num_cpus=3)
 
 
 def test_embed_dataset_names_a_missing_text_column(cluster, minilm_export):

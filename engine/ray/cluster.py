@@ -48,27 +48,24 @@ def connect(address: str, quiet: bool) -> bool:
     return True
 
 
-CLI_NAMES = ("--cpus-per-actor", "--gpus-per-actor", "--actors")
+CLI_NAMES = ("--cpus-per-actor", "--gpus-per-actor")
 
 
-def check_actors_fit(ray: ModuleType, cpus: float, gpus: float, actors: tuple[int, int] | None,
-                     gpus_by_default: bool = False, names: tuple[str, str, str] = CLI_NAMES) -> None:
-    """ConfigError unless the cluster's live nodes can hold one actor of cpus CPUs and gpus GPUs (with actors,
-    (MIN, MAX): MIN of them at once); Ray would otherwise wait for resources that never come. Nodes an autoscaler may
-    add later are not counted."""
+def check_actors_fit(ray: ModuleType, cpus: float, gpus: float, gpus_by_default: bool = False,
+                     names: tuple[str, str] = CLI_NAMES) -> None:
+    """ConfigError unless some live node can hold one actor of cpus CPUs and gpus GPUs: a job would otherwise wait
+    for resources that never come until its no-progress timeout (Ray Data only warns). More actors than fit just run fewer at once. Nodes an
+    autoscaler may add later are not counted."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive", True)]
-    fit = sum(_actors_on(node, cpus, gpus) for node in nodes)
-    need = actors[0] if actors else 1
-    if fit >= need:
+    if any(_actors_on(node, cpus, gpus) >= 1 for node in nodes):
         return
     total = ray.cluster_resources()
-    has = (f"{len(nodes)} node(s) with {total.get('CPU', 0):g} CPUs and {total.get('GPU', 0):g} GPUs in all; the "
-           f"largest node has {max((n.get('CPU', 0) for n in nodes), default=0):g} CPUs and "
-           f"{max((n.get('GPU', 0) for n in nodes), default=0):g} GPUs")
-    asked = f"{names[0]} {cpus:g}, {names[1]} {gpus:g}" + (f" and {names[2]} {need},{actors[1]}" if actors else "")
     hint = f" ({names[1]} 1 is the default with --device cuda)" if gpus_by_default else ""
-    raise ConfigError(f"the Ray cluster cannot hold {'one actor' if need == 1 else f'{need} actors'} of {asked}{hint}: "
-                      f"{fit} fit; it has {has}. Ask for less per actor (or fewer actors), or add nodes that have it")
+    raise ConfigError(f"the Ray cluster cannot hold one actor of {names[0]} {cpus:g}, {names[1]} {gpus:g}{hint}: it has "
+                      f"{len(nodes)} node(s) with {total.get('CPU', 0):g} CPUs and {total.get('GPU', 0):g} GPUs in all; "
+                      f"the largest node has {max((n.get('CPU', 0) for n in nodes), default=0):g} CPUs and "
+                      f"{max((n.get('GPU', 0) for n in nodes), default=0):g} GPUs. Ask for less per actor, or add a node "
+                      "that has it")
 
 
 def _actors_on(node: dict, cpus: float, gpus: float) -> int:

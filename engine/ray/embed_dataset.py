@@ -38,8 +38,7 @@ def embed_dataset(ds, model: str | None = None, *, text_column: str = "text", id
         raise ConfigError(f"on_bad_row {on_bad_row!r} is not one of {', '.join(BAD_ROW_POLICIES)}")
     check_columns(ds.schema(fetch_if_missing=False), text_column, id_column)
     if ray.is_initialized():  # else Ray starts when the dataset is consumed, with this machine's resources
-        check_actors_fit(ray, num_cpus, num_gpus, concurrency if isinstance(concurrency, tuple) else (concurrency,) * 2,
-                         names=("num_cpus", "num_gpus", "concurrency"))
+        check_actors_fit(ray, num_cpus, num_gpus, names=("num_cpus", "num_gpus"))
     cfg = EmbedderConfig(model=model, **runtime)
     folder = resolve_export(cfg).resolve()
     cfg = dataclasses.replace(cfg, model=str(folder))

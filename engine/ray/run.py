@@ -36,7 +36,7 @@ def run_ray_job(job: EmbedJob, progress: Progress | None = None) -> Summary:
     started_ray = connect(job.ray, job.quiet)  # first: a wrong address fails before the scan
     try:
         cpus, gpus = job.cpus_per_actor or 1.0, _gpus(job)
-        check_actors_fit(ray, cpus, gpus, None, gpus_by_default=job.gpus_per_actor is None and gpus > 0)  # one actor
+        check_actors_fit(ray, cpus, gpus, gpus_by_default=job.gpus_per_actor is None and gpus > 0)
         with JobRun(job, progress, started=started) as run:
             run.timings["ray_start"] = time.perf_counter() - started
             if run.complete is not None:
@@ -94,8 +94,6 @@ def _pool(ray, units: int, cpus: float, gpus: float, actors: tuple[int, int] | N
         actors = (1, max(1, int(fit)))
     hi = max(1, min(actors[1], units))
     lo = min(actors[0], hi)
-    if lo > 1:  # Ray Data waits for MIN actors before it starts (wait_for_min_actors_s: forever by default)
-        check_actors_fit(ray, cpus, gpus, (lo, actors[1]))
     # One unit in flight per actor: a free actor takes the next unit (no queue behind a busy one), and a dead
     # actor loses one unit only.
     return ray.data.ActorPoolStrategy(min_size=lo, max_size=hi, max_tasks_in_flight_per_actor=1)
