@@ -3,7 +3,7 @@
 ray.init retries an address for minutes when something that is not Ray listens there, so the probe checks, within
 CONNECT_TIMEOUT_S, that the port answers as a gRPC server does (HTTP/2's client preface gets the server's SETTINGS
 frame; plain sockets), then that it serves what the address's form connects to: Ray's GCS for host:port, a Ray
-Client server for ray://host:port (one empty gRPC call of each's first method; no Ray import).
+Client server for ray://host:port (one empty gRPC call of a method each serves; grpc, not Ray, is imported).
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ def parse_address(address: str, what: str = "--ray") -> tuple[str, int]:
 
 
 def check_speaks_ray(address: str, what: str = "--ray") -> None:
-    """ClusterError unless address accepts a TCP connection and answers gRPC's handshake, within CONNECT_TIMEOUT_S.
-    With RAY_USE_TLS set the handshake is TLS's, so only the connection is checked. what: where the address came
-    from, for the messages (--ray, or RAY_ADDRESS)."""
+    """ClusterError unless address accepts a TCP connection, answers gRPC's handshake and serves its form's service
+    (GCS or Ray Client), within CONNECT_TIMEOUT_S. With RAY_USE_TLS set the handshake is TLS's, so only the connection
+    is checked. what: where the address came from, for the messages (--ray, or RAY_ADDRESS)."""
     host, port = parse_address(address, what)
     src = "" if what == "--ray" else f" ({what})"
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
