@@ -46,24 +46,31 @@ def _sandbox(page: Path, root: Path, minilm_export: Path, real_texts: list[str])
         shutil.copytree(minilm_export, root / "out" / "minilm")
 
 
-def _run_bash(code: str, cwd: Path, env: dict, timeout: float = 300) -> tuple[int | str, str, str]:
-    """Run a bash block in its own process group, output to files (a server a failed block left running holds no
-    pipe open), and kill whatever of the group is still alive when the block ends or times out."""
+def _run_bash(code: str, cwd: Path, env: dict, groups: list[int], timeout: float = 300) -> tuple[int | str, str, str]:
+    """Run a bash block in its own process group (added to groups), output to files: a server the block leaves running
+    for the page's later blocks holds no pipe open, and a timed-out block is killed with its group."""
     with open(cwd / ".block.out", "w+") as out, open(cwd / ".block.err", "w+") as err:
         proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", code], cwd=cwd, env=env, stdout=out, stderr=err,
                                 start_new_session=True)
+        groups.append(proc.pid)
         try:
             rc: int | str = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            _kill_groups([proc.pid])
+            proc.wait()
             rc = f"none: timed out after {timeout:.0f} s"
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
         out.seek(0)
         err.seek(0)
         return rc, out.read(), err.read()
+
+
+def _kill_groups(groups: list[int]) -> None:
+    """Kill whatever is left of these process groups (servers started in the background by a page's blocks)."""
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if any(lang in RUNNABLE for lang, _ in blocks(p))], ids=lambda p: p.name)
@@ -76,14 +83,18 @@ def test_page_blocks_run(page, tmp_path, minilm_export, engine_cache, real_texts
     monkeypatch.setenv("EMBEDDING_ENGINE_CACHE", str(engine_cache))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": f"docs:{page.name}"}
-    for i, (lang, code) in enumerate(runnable):
-        where = f"{page.name} block {i + 1} ({lang}):\n{code}"
-        if lang == "bash":
-            rc, out, err = _run_bash(code, tmp_path, env)
-            assert rc == 0, f"{where}\nexit {rc}\n{out[-2000:]}\n{err[-4000:]}"
-        else:
-            try:
-                # dont_inherit: a block runs as a fresh script would, without this file's `from __future__` flags
-                exec(compile(code, f"<{page.name} block {i + 1}>", "exec", dont_inherit=True), namespace)
-            except Exception as err:  # report which block failed, with its code
-                raise AssertionError(f"{where}\nraised {type(err).__name__}: {err}") from err
+    groups: list[int] = []  # the bash blocks' process groups, killed when the page ends, passed or failed
+    try:
+        for i, (lang, code) in enumerate(runnable):
+            where = f"{page.name} block {i + 1} ({lang}):\n{code}"
+            if lang == "bash":
+                rc, out, err = _run_bash(code, tmp_path, env, groups)
+                assert rc == 0, f"{where}\nexit {rc}\n{out[-2000:]}\n{err[-4000:]}"
+            else:
+                try:
+                    # dont_inherit: a block runs as a fresh script would, without this file's `from __future__` flags
+                    exec(compile(code, f"<{page.name} block {i + 1}>", "exec", dont_inherit=True), namespace)
+                except Exception as err:  # report which block failed, with its code
+                    raise AssertionError(f"{where}\nraised {type(err).__name__}: {err}") from err
+    finally:
+        _kill_groups(groups)
