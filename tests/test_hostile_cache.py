@@ -137,30 +137,21 @@ def test_a_cached_export_made_from_other_content_is_not_served(cached):
     assert "rebuilding the cached export" in proc.stderr and "made from other content" in proc.stderr
 
 
-def test_a_truncated_cache_entry_is_rebuilt_not_reported(cached):
-    """(UE2) A cached export whose embed.onnx lost bytes is rebuilt (torch-free the rebuild stops at once), not
-    reported with an 'engine export ... --overwrite' the user never asked for."""
-    cache = copy_cache(cached, "truncated")
+@pytest.mark.parametrize("damage, reported", [
+    (lambda data: data[:1000], "is 1000 bytes"),  # lost bytes
+    (lambda data: b"\xff" * 64 + data[64:], "does not match the sha256"),  # unchanged size, onnxruntime cannot parse it
+], ids=["truncated", "unparsable"])
+def test_a_damaged_cached_graph_is_rebuilt_not_reported(cached, damage, reported):
+    """(UE2) A cached embed.onnx that lost bytes, or of unchanged size but unparsable, is checked (size, then byte by
+    byte) and rebuilt (torch-free the rebuild stops at once), not reported with an 'engine export ... --overwrite' the
+    user never asked for."""
+    cache = copy_cache(cached, f"damaged-{reported.split()[-1]}")
     graph = cache / cached.target.name / "embed.onnx"
-    graph.write_bytes(graph.read_bytes()[:1000])
+    graph.write_bytes(damage(graph.read_bytes()))
     proc = run_python(f"from engine import Embedder\nEmbedder({str(cached.folder)!r}, device='cpu', "
                       f"cache_dir={str(cache)!r})\n", torch_free=True)
     assert proc.returncode != 0 and "embedding-engine[export]" in proc.stderr, proc.stderr
-    assert "rebuilding the cached export" in proc.stderr and "is 1000 bytes" in proc.stderr
-    assert "--overwrite" not in proc.stderr
-
-
-def test_a_cached_graph_that_fails_to_load_is_rebuilt_not_reported(cached):
-    """(UE2) A cached embed.onnx of unchanged size that onnxruntime cannot parse: the entry is checked byte by byte and
-    rebuilt (torch-free the rebuild stops at once), not reported with 'engine export ... --overwrite'."""
-    cache = copy_cache(cached, "unparsable")
-    graph = cache / cached.target.name / "embed.onnx"
-    data = graph.read_bytes()
-    graph.write_bytes(b"\xff" * 64 + data[64:])
-    proc = run_python(f"from engine import Embedder\nEmbedder({str(cached.folder)!r}, device='cpu', "
-                      f"cache_dir={str(cache)!r})\n", torch_free=True)
-    assert proc.returncode != 0 and "embedding-engine[export]" in proc.stderr, proc.stderr
-    assert "rebuilding the cached export" in proc.stderr and "does not match the sha256" in proc.stderr
+    assert "rebuilding the cached export" in proc.stderr and reported in proc.stderr
     assert "--overwrite" not in proc.stderr
 
 
