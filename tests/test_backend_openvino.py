@@ -201,3 +201,22 @@ def test_info_says_which_backend_and_why(tiny_exports, tmp_path):
     assert (info["backend"], info["backend_precision"], info["backend_reason"]) == \
         ("openvino", "fp32", "asked for (backend openvino)")
     assert len(vec[0]) == 32 and "backend openvino fp32" in server.log
+
+
+@needs_bf16
+def test_first_use_export_is_bf16_here_and_fp32_when_bf16_misses_its_gate(tiny_models, tmp_path, monkeypatch, capfd,
+                                                                           hardware_flags):
+    from export import validate
+
+    # The tiny random model's own bf16 numbers are not the point here (all-MiniLM's gate is, above): the thresholds
+    # are set so that bf16 passes, then so that it cannot.
+    monkeypatch.setitem(validate._DEFAULTS, "bf16", (None, None, 0.9, 0.9, 0.5))
+    emb = Embedder(tiny_models["bert"], cache_dir=str(tmp_path / "a"))
+    assert emb.manifest["precision"] == "bf16" and emb.backend_choice.label == "openvino bf16"
+    monkeypatch.setitem(validate._DEFAULTS, "bf16", (None, None, 1.1, 1.1, 1.1))
+    capfd.readouterr()
+    emb = Embedder(tiny_models["bert"], cache_dir=str(tmp_path / "b"))
+    assert emb.manifest["precision"] == "fp32" and emb.backend_choice.name == "onnxruntime"
+    assert "missed its parity gate" in capfd.readouterr().err
+    again = Embedder(tiny_models["bert"], cache_dir=str(tmp_path / "b"))  # remembered: no second bf16 attempt
+    assert again.manifest["precision"] == "fp32" and "exporting" not in capfd.readouterr().err
