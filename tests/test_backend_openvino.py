@@ -220,3 +220,11 @@ def test_first_use_export_is_bf16_here_and_fp32_when_bf16_misses_its_gate(tiny_m
     assert "missed its parity gate" in capfd.readouterr().err
     again = Embedder(tiny_models["bert"], cache_dir=str(tmp_path / "b"))  # remembered: no second bf16 attempt
     assert again.manifest["precision"] == "fp32" and "exporting" not in capfd.readouterr().err
+
+
+def test_compiled_models_are_cached_per_graph_content(tiny_exports, tmp_path):
+    emb = Embedder(tiny_exports["bert"], device="cpu", backend="openvino", cache_dir=str(tmp_path))
+    digest = emb.manifest["files"]["embed.onnx"][:16]
+    assert [p.suffix for p in (tmp_path / "openvino" / digest).iterdir()] == [".blob"]  # OpenVINO's compiled model
+    again = Embedder(tiny_exports["bert"], device="cpu", backend="openvino", cache_dir=str(tmp_path))
+    assert np.array_equal(again.encode(["cached"]), emb.encode(["cached"]))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...errors import ModelFolderError, ProviderUnavailableError
+from ...errors import MissingExtraError, ModelFolderError, ProviderUnavailableError
 from ..backend import Backend
-from .choice import BackendChoice, choose_backend
+from .choice import OPENVINO_PIP, BackendChoice, choose_backend
 
 
 def open_backend(folder: Path, graph: str, manifest: dict, device: str, threads: int | None,
@@ -27,13 +27,20 @@ def open_backend(folder: Path, graph: str, manifest: dict, device: str, threads:
     choice = choice or choose_backend("auto", device, manifest["precision"])
     try:
         if choice.name == "openvino":
-            from .openvino import OpenVinoBackend
-
-            return OpenVinoBackend.open(Path(folder) / graph, choice.precision, threads, _writable(cache_dir))
+            try:
+                from .openvino import OpenVinoBackend
+            except ImportError as err:  # found by choose_backend, but it does not import (a broken install)
+                raise MissingExtraError(f"the openvino backend cannot import openvino ({err}); reinstall it with "
+                                        f"{OPENVINO_PIP}") from err
+            # one cache folder per graph content (its sha256 in the manifest): a re-export at the same path never
+            # meets the compiled blob of the graph it replaced
+            digest = (manifest.get("files") or {}).get(graph, "")[:16] or "unhashed"
+            return OpenVinoBackend.open(Path(folder) / graph, choice.precision, threads,
+                                        _writable(cache_dir / digest if cache_dir else None))
         from .ort import OrtBackend
 
         return OrtBackend.open(Path(folder) / graph, device, threads)
-    except ProviderUnavailableError:
+    except (ProviderUnavailableError, MissingExtraError):
         raise
     except Exception as err:  # onnxruntime / OpenVINO raise their own types (InvalidProtobuf, Fail, ...) for a damaged graph
         try:
