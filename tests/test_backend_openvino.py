@@ -188,7 +188,7 @@ def test_resume_on_another_backend_is_refused(minilm_export, real_texts, tmp_pat
     assert r.exit_code == 0 and "backend onnxruntime fp32" in r.stdout, r.output
     (out / "_SUCCESS").unlink()  # an unfinished output, resumed on OpenVINO: refused, not mixed
     r = run([src, out, "--model", minilm_export, "--rows-per-part", 10, "--backend", "openvino"])
-    assert r.exit_code != 0 and "--overwrite" in r.output, r.output
+    assert r.exit_code != 0 and 'backend: null -> "openvino fp32"' in r.output and "--overwrite" in r.output, r.output
 
 
 def test_info_says_which_backend_and_why(tiny_exports, tmp_path):
