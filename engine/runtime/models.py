@@ -19,7 +19,7 @@ from export import ExportError, OptionError, ParityError, __version__ as exporte
 from export.manifest import MANIFEST, verify_files
 
 from ..config import EmbedderConfig
-from ..errors import ConfigError, EngineError, ModelFolderError
+from ..errors import ConfigError, EngineError, MissingExtraError, ModelFolderError
 from ..extras import require_exporter
 from .backends.choice import first_use_precision
 from .cache import cheap_key, discard_entry, entry_lock, entry_name, entry_problem, indexed_entry, record_entry
@@ -144,6 +144,8 @@ def _bf16_or_fp32(cfg: EmbedderConfig, say, log) -> Path:
         return _resolve_export(fp32, say, log)
     try:
         return _resolve_export(cfg, say, log)
+    except MissingExtraError:  # no exporter here (a torch-free install): an fp32 export cached earlier still serves
+        return _resolve_export(fp32, say, log)
     except ParityError as err:
         say(f"the bf16 export of {model} missed its parity gate ({err}); exporting fp32 instead")
         if cheap:
