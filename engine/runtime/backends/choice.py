@@ -34,7 +34,7 @@ class BackendChoice:
         return f"{self.name} {self.precision}"
 
     def record(self) -> dict:
-        """What the manifest-free records (a job's identity, /info, the summary) say about it."""
+        """As engine embed records it (_SUCCESS, the summary) and the server shows it (/info)."""
         return {"backend": self.name, "precision": self.precision, "reason": self.reason}
 
 
