@@ -25,6 +25,7 @@ from .dense import load_dense
 from .cpu import bf16_refusal
 from .devices import gpu_visible
 from .validate import thresholds_for, validate_graph
+from .textgate import split_thresholds, validate_texts
 from .weights import check_finite_weights
 
 # Architectures whose position ids start after the padding index, so max positions shrink by pad_id + 1.
@@ -100,13 +101,18 @@ def _export(options: ExportOptions, log) -> dict:
 
         log("validating against PyTorch fp32")
         on_gpu = resolved.precision == "fp16" and gpu_visible()
+        on_ov = "bf16" if resolved.precision == "bf16" else None
+        embed_th, texts_th = split_thresholds(thresholds_for(resolved.precision, options.atol, options.min_cos, options.min_overlap))
         parity = {
             "embed": validate_graph(embed_head, work / "embed.onnx", tokenizer, input_names, embed_outputs,
-                                    resolved.max_length, thresholds_for(resolved.precision, options.atol, options.min_cos, options.min_overlap),
-                                    cuda=on_gpu, openvino="bf16" if resolved.precision == "bf16" else None),
+                                    resolved.max_length, embed_th, cuda=on_gpu, openvino=on_ov),
             "inspect": validate_graph(inspect_head, work / "inspect.onnx", tokenizer, input_names, list(INSPECT_OUTPUTS),
                                       resolved.max_length, thresholds_for("fp32", options.atol, options.min_cos)),
         }
+        if texts_th is not None:  # lossy precisions: cosines and neighbour overlap on the shipped real texts too
+            log("validating on the parity texts (real text, mixed lengths)")
+            parity["embed_texts"] = validate_texts(embed_head, work / "embed.onnx", tokenizer, input_names, embed_outputs,
+                                                   resolved.max_length, texts_th, openvino=on_ov)
         notes = []
         if not attention_fused(fused, cfg.num_hidden_layers):
             notes.append(f"attention did not fuse for {src.model_type}: {fused.get('Attention', 0)} fused Attention ops for "
@@ -114,7 +120,7 @@ def _export(options: ExportOptions, log) -> dict:
         if resolved.precision == "fp16" and parity["embed"]["provider"] != "CUDAExecutionProvider":
             notes.append("fp16 embed graph validated on CPU (no usable CUDA GPU here); onnxruntime's CPU provider runs "
                          "some fp16 ops in fp32, so re-export on a CUDA machine to measure fp16 numerics as served")
-        valid = parity["embed"]["pass"] and parity["inspect"]["pass"]
+        valid = all(report["pass"] for report in parity.values())
         manifest = _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work,
                                    embed_head.output_dim(cfg.hidden_size))
         if quantization:

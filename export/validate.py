@@ -15,8 +15,10 @@ _DEFAULTS = {  # precision -> (atol, attention atol, min cosine, mean cosine, to
     "fp32": (1e-4, 1e-5, 0.99999, None, None),
     "fp16": (None, None, 0.999, None, None),
     "bf16": (None, None, 0.999, 0.9999, 0.99),  # measured with OpenVINO's bf16 hint on the exporting CPU
-    "int8": (None, None, 0.97, 0.99, 0.9),
-    "int8-fast": (None, None, 0.95, 0.98, 0.85),
+    # int8 recipes: overlap gated on the 336 parity texts (export/textgate.py). all-MiniLM-L6-v2 there (AMX Xeon):
+    # int8 mean 0.9972, min 0.991, top-10 0.941; int8-fast 0.9928, 0.979, 0.900 (issue 24's 0.97 goal is unmet)
+    "int8": (None, None, 0.98, 0.995, 0.92),
+    "int8-fast": (None, None, 0.95, 0.985, 0.87),
 }
 
 
