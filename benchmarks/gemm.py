@@ -62,6 +62,52 @@ def ort_sgemm_gflops(n: int = 2048, repeats: int = 10, threads: int | None = Non
     return 2.0 * n**3 / best / 1e9
 
 
+def ov_gemm_gflops(hint: str = "bf16", n: int = 2048, repeats: int = 10, threads: int | None = None) -> float | None:
+    """Best-of-repeats MatMul rate in GFLOP/s through OpenVINO's CPU plugin with INFERENCE_PRECISION_HINT hint
+    ("bf16": oneDNN's AMX / AVX512-BF16 kernels, what the engine's bf16 backend runs; "f32"). The inputs are f32; the
+    plugin converts them to bf16 inside the timed call (O(n^2) against the O(n^3) product). None without openvino."""
+    try:
+        import openvino as ov
+        from openvino import opset13 as ops
+    except ImportError:
+        return None
+    a, b = (ops.parameter([n, n], ov.Type.f32, name=x) for x in ("a", "b"))
+    model = ov.Model([ops.matmul(a, b, False, False)], [a, b], "gemm")
+    config = {"INFERENCE_PRECISION_HINT": hint, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
+    rng = np.random.default_rng(0)
+    feed = [rng.standard_normal((n, n), dtype=np.float32) for _ in range(2)]
+    request.infer(feed, share_inputs=True)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        request.infer(feed, share_inputs=True)
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best / 1e9
+
+
+def torch_cpu_bf16_gflops(n: int = 4096, repeats: int = 5, threads: int | None = None) -> float | None:
+    """Best-of-repeats torch bf16 matmul rate on CPU in GFLOP/s (oneDNN; AMX where the CPU has it). None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if threads:
+        torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn((n, n), generator=g).to(torch.bfloat16)
+    b = torch.randn((n, n), generator=g).to(torch.bfloat16)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best / 1e9
+
+
 def _blas_limit(threads: int | None):
     """A context that limits BLAS threads, or a no-op."""
     import contextlib
@@ -95,6 +141,30 @@ def torch_matmul_tflops(device: str = "cuda", dtype: str = "float16", n: int = 8
     return 2.0 * n**3 / best / 1e12
 
 
+def bf16_rates(threads: int | None = None) -> dict:
+    """On a CPU with bf16 units (amx_bf16 / avx512_bf16): the bf16 matmul rates, OpenVINO (2048 and 4096 square) and
+    torch (4096), and bf16_gflops = the best, with the CPU's matrix flags. Elsewhere only the flags (bf16 is never
+    emulated, so there is no bf16 rate to divide by)."""
+    from export.cpu import bf16_units, cpu_flags
+
+    flags = cpu_flags()
+    matrix = sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512_vnni", "avx512_fp16", "avx_vnni")))
+    out: dict = {"cpu_matrix_flags": " ".join(matrix)}
+    if not bf16_units(flags):
+        return out
+    for n in (2048, 4096):
+        rate = ov_gemm_gflops("bf16", n=n, repeats=10 if n == 2048 else 4, threads=threads)
+        if rate:
+            out[f"ov_bf16_gflops_{n}"] = round(rate, 1)
+    rate = torch_cpu_bf16_gflops(threads=threads)
+    if rate:
+        out["torch_bf16_gflops"] = round(rate, 1)
+    rates = [v for k, v in out.items() if k.endswith("gflops") or "_gflops_" in k]
+    if rates:
+        out["bf16_gflops"] = max(rates)
+    return out
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -110,6 +180,8 @@ def measure(device: str = "cpu", threads: int | None = None) -> dict:
     if ort_rate:
         out["ort_sgemm_gflops"] = round(ort_rate, 1)
     out["fp32_gflops"] = max(out["sgemm_gflops"], out.get("ort_sgemm_gflops", 0))
+    if device == "cpu":
+        out |= bf16_rates(threads)
     if device == "cuda":
         try:
             out["gpu_fp16_tflops"] = round(torch_matmul_tflops("cuda", "float16"), 1)

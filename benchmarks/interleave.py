@@ -95,6 +95,8 @@ def rate_key(cfg: SystemConfig) -> str:
     """Which measured matmul rate a system's utilization is taken against (the report divides by the best one seen)."""
     if cfg.device == "cuda":
         return "gpu_fp16_tflops" if cfg.precision == "fp16" else "gpu_fp32_tflops"
+    if cfg.precision == "bf16":
+        return "bf16_gflops"  # OpenVINO's bf16 (AMX / AVX512-BF16) matmul rate, measured where the CPU has the units
     return "fp32_gflops"  # int8 too: there is no int8 GEMM reference here, so int8 can pass 100%
 
 

@@ -98,6 +98,11 @@ def write_report(records: list[dict], out: Path) -> Path:
               f"{build.get('version')} ({build.get('device')} build; providers {', '.join(build.get('providers') or [])}).", ""]
     rates = [f"fp32 {fmt_num(gemm.get('fp32_gflops') or gemm.get('sgemm_gflops'), 1)} GFLOP/s ({gemm.get('sgemm_threads')} threads; "
              f"numpy/OpenBLAS sgemm {fmt_num(gemm.get('sgemm_gflops'), 1)}, onnxruntime/MLAS MatMul {fmt_num(gemm.get('ort_sgemm_gflops'), 1)})"]
+    if gemm.get("bf16_gflops"):  # CPUs with bf16 units: the rate the engine's bf16 rows are divided by
+        rates.append(f"bf16 {fmt_num(gemm['bf16_gflops'], 1)} GFLOP/s (OpenVINO bf16 MatMul 2048 {fmt_num(gemm.get('ov_bf16_gflops_2048'), 1)}, "
+                     f"4096 {fmt_num(gemm.get('ov_bf16_gflops_4096'), 1)}; torch/oneDNN bf16 4096 {fmt_num(gemm.get('torch_bf16_gflops'), 1)})")
+    if gemm.get("cpu_matrix_flags") is not None:
+        rates.append(f"CPU matrix/bf16 flags: {gemm['cpu_matrix_flags'] or 'none'}")
     if gemm.get("gpu_fp16_tflops"):
         rates.append(f"GPU fp16 matmul {fmt_num(gemm['gpu_fp16_tflops'], 1)} TFLOP/s, fp32 {fmt_num(gemm.get('gpu_fp32_tflops'), 1)} TFLOP/s "
                      f"(TF32 {'on' if gemm.get('gpu_tf32_enabled') else 'off'})")

@@ -42,7 +42,9 @@ class Sections:
     def engine_precisions(self) -> tuple[str, ...]:
         if self.opts.device == "cuda":
             return ("fp32", "fp16")
-        return ("fp32", "int8") if self.opts.quick else ("fp32", "int8", "int8-fast")  # --quick: one int8 recipe is enough
+        if self.opts.quick:
+            return ("fp32", "int8")  # --quick: one int8 recipe is enough
+        return ("fp32", "int8", "int8-fast") + (("bf16",) if _bf16_here() else ())
 
     def model(self, key: str) -> ModelSpec:
         """The model and its engine exports (made once, cached between runs)."""
@@ -74,7 +76,7 @@ class Sections:
     def workers(self, cfgs: list[SystemConfig]) -> dict:
         usable = []
         for c in cfgs:
-            why = available(c.kind)
+            why = available(c.kind, c.st_backend, c.backend)
             if why:
                 self.rec.skip(c.name, why)
             else:
@@ -92,13 +94,20 @@ class Sections:
         if section == "speed":  # --quick: one PyTorch reference besides sentence-transformers (each is a process to start)
             return self.systems("minilm", ("hf sdpa sorted", "sentence-transformers") + self._engines() if self.opts.quick else None)
         if section == "length":
-            return self.systems("minilm", ("hf sdpa sorted", "sentence-transformers") + self._engines())
+            return self.systems("minilm", ("hf sdpa sorted", "sentence-transformers") + self._engines() + self._others())
         if section == "parity":
-            return [self.reference_config()] + self.systems("minilm", self._engines())
+            return [self.reference_config()] + self.systems("minilm", self._engines() + self._others())
         return []  # budget, bert and scaling use their own processes
 
     def _engines(self) -> tuple[str, ...]:
         return tuple(f"engine {p}" for p in self.engine_precisions())
+
+    def _others(self) -> tuple[str, ...]:
+        """Besides the engine's exports (not in --quick, CPU only): the fp32 export on OpenVINO, the default Embedder()
+        (backend auto on the model folder) and sentence-transformers' own openvino and onnx backends."""
+        if self.opts.quick or self.opts.device != "cpu":
+            return ()
+        return ("engine openvino f32", "engine auto", "sentence-transformers openvino", "sentence-transformers onnx")
 
     def reference_config(self) -> SystemConfig:
         """PyTorch fp32 for the pooled-embedding and retrieval checks: sentence-transformers, else transformers SDPA."""
@@ -199,7 +208,7 @@ class Sections:
         self.log(f"parity: pooled embeddings and top-10 neighbours over {self.plan.retrieval:,} texts")
         corpus = self.corpus("retrieval", self.plan.retrieval)
         ref_cfg = self.reference_config()
-        cfgs = [ref_cfg] + self.systems("minilm", self._engines())
+        cfgs = [ref_cfg] + self.systems("minilm", self._engines() + self._others())
         if self.opts.device == "cuda":
             cfgs.append(self.systems("minilm", ("hf sdpa sorted",))[0])  # torch fp16, for context
         workers = self.workers(cfgs)
@@ -256,6 +265,15 @@ class Sections:
                           "rss_loaded_mb": loaded.get("rss_mb"), "output_mb": n * dim * 4 / 2**20,
                           "texts_per_s": m["texts"] / m["seconds"], "tokens_per_s": m["real_tokens"] / m["seconds"]})
             self.log(f"  N={n:>7,}: {m['seconds']:7.1f}s  {m['texts'] / m['seconds']:7.1f} texts/s  peak RSS {m.get('rss_peak_mb')} MiB")
+
+
+def _bf16_here() -> bool:
+    """This CPU has bf16 units and openvino imports: the engine's bf16 export is measured too."""
+    import importlib.util
+
+    from export.cpu import bf16_units
+
+    return bool(bf16_units()) and importlib.util.find_spec("openvino") is not None
 
 
 def _manifest_parity(manifest: dict) -> dict:

@@ -3,8 +3,10 @@
 Systems:
   hf         the PyTorch reference: transformers AutoModel (eager or SDPA attention), fixed batch size, input order or
              sorted by token length, then mean pooling (+ L2 normalization) written out by hand, as a user would.
-  st         sentence-transformers with its torch backend (it sorts by character length internally).
-  engine     this project's engine.Embedder on an export folder (token-budget batching, onnxruntime).
+  st         sentence-transformers, torch backend (it sorts by character length internally); st_backend "openvino" or
+             "onnx" loads its optimum-based backends instead (when optimum / optimum-intel are installed).
+  engine     this project's engine.Embedder on an export folder (token-budget batching; backend auto, onnxruntime or
+             openvino), or on the model folder itself (backend auto: what the default Embedder() runs).
 
 Every runner times tokenization + model + pooling + copy back to numpy; models load before timing, and
 warm_up() runs a few batches first. Real tokens are non-pad tokens after truncation; padded tokens are every token the
@@ -35,6 +37,8 @@ class SystemConfig:
     batch_size: int = 32  # hf / st
     export: str | None = None  # engine: export folder
     max_batch_tokens: int | None = None  # engine; None: the engine's device default (4096 on CPU)
+    backend: str = "auto"  # engine: the Embedder's backend option (auto | onnxruntime | openvino)
+    st_backend: str = "torch"  # st: SentenceTransformer(backend=...): torch | openvino | onnx
     pooling: str = "mean"
     normalize: bool = True
 
@@ -138,7 +142,7 @@ class STRunner:
 
         torch.set_num_threads(cfg.threads)
         self.cfg = cfg
-        self.model = SentenceTransformer(cfg.model, device=cfg.device, backend="torch")
+        self.model = SentenceTransformer(cfg.model, device=cfg.device, backend=cfg.st_backend)
         if cfg.precision == "fp16":
             self.model.half()
         self.model.max_seq_length = cfg.max_length
@@ -170,7 +174,7 @@ class EngineRunner:
 
         self.cfg = cfg
         self.emb = Embedder(cfg.export, device=cfg.device, threads=cfg.threads, max_batch_tokens=cfg.max_batch_tokens,
-                            max_length=cfg.max_length)
+                            max_length=cfg.max_length, backend=cfg.backend)
         if cfg.device == "cuda" and self.emb.providers[0] != "CUDAExecutionProvider":
             raise RuntimeError(f"engine session runs on {self.emb.providers[0]}, not CUDA: refusing to report GPU numbers")
 
@@ -210,11 +214,25 @@ def warm_up(runner, texts: list[str], n: int = 64) -> None:
     runner.run(list(texts[::step][:n]))
 
 
-def available(kind: str) -> str | None:
+# the packages sentence-transformers' non-torch backends import (it does not depend on them itself)
+ST_BACKEND_NEEDS = {"torch": (), "onnx": ("optimum", "onnxruntime"), "openvino": ("optimum", "optimum.intel", "openvino")}
+
+
+def available(kind: str, st_backend: str = "torch", backend: str = "auto") -> str | None:
     """None when the system can run here, else why not (a missing optional package)."""
     import importlib.util
 
-    need = {"hf": "transformers", "st": "sentence_transformers", "engine": "onnxruntime"}[kind]
-    if importlib.util.find_spec(need) is None:
-        return f"{need} is not installed"
+    need = [{"hf": "transformers", "st": "sentence_transformers", "engine": "onnxruntime"}[kind]]
+    if kind == "st":
+        need += ST_BACKEND_NEEDS[st_backend]
+    if kind == "engine" and backend == "openvino":
+        need.append("openvino")
+    for name in need:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package (optimum for optimum.intel) is missing
+            found = False
+        if not found:
+            return f"not installed: {name} (sentence-transformers' backend={st_backend!r} needs it)" if kind == "st" and st_backend != "torch" \
+                else f"{name} is not installed"
     return None

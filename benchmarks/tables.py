@@ -87,6 +87,12 @@ def speed_table(records: list[dict], section: str) -> list[str]:
                 f"+{fmt_num(r['gpu_device_growth_mb'])} (device)" if r.get("gpu_device_growth_mb") else "–")
             row.append(f"{proc} / {fmt_num(r.get('gpu_torch_peak_mb'))}")
         rows.append(row)
+    if section == "speed":  # systems that could not run here keep their row, saying why (sentence-transformers' optimum backends)
+        ran = {r["system"] for r in rows_}
+        for s in select(records, "skipped"):
+            if s["what"] not in ran and "not installed" in s.get("why", "") and s["what"].startswith(("sentence-transformers", "engine")):
+                rows.append([rows_[0]["corpus"], s["what"], s["why"]] + ["–"] * (len(header) - 3))
+                ran.add(s["what"])
     return md_table(header, rows)
 
 
@@ -100,7 +106,8 @@ def precision_table(records: list[dict]) -> list[str]:
             continue
         p = next(iter(select(records, "parity", output="sentence_embedding", system=r["system"])), None)
         n = next(iter(select(records, "retrieval", system=r["system"])), None)
-        rows.append([r["precision"], fmt_num(r["tokens_per_s"]["median"]),
+        label = r["precision"] if r["system"] == f"engine {r['precision']}" else r["system"].removeprefix("engine ")
+        rows.append([label, fmt_num(r["tokens_per_s"]["median"]),
                      f"{r['tokens_per_s']['median'] / base['tokens_per_s']['median']:.2f}x" if base else "–",
                      f"{p['cos_mean']:.5f}" if p else "–", f"{p['cos_min']:.4f}" if p else "–",
                      fmt_pct(n["overlap_mean"], 1) if n else "–"])

@@ -17,6 +17,9 @@ from export.options import MIN_MAX_LENGTH, POOLING_MODES, PRECISIONS, is_pooling
 from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
+# auto: OpenVINO for bf16 exports (model folders are exported bf16 on CPUs with bf16 units when openvino is installed),
+# onnxruntime for the rest; engine.runtime.backends.choice decides, and says why.
+BACKENDS = ("auto", "onnxruntime", "openvino")
 LONG_TEXT = ("truncate", "chunk")
 # Padded tokens per batch. CPU throughput was flat from 1k to 8k here; GPUs need large batches to fill.
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 4096, "cuda": 32768}
@@ -38,7 +41,10 @@ class EmbedderConfig:
         "Model folder, exported folder or hub id. Default: bundled all-MiniLM-L6-v2."))
     device: str = field(default="auto", metadata=option(
         "Where to run: auto picks CUDA when an NVIDIA device is visible, else CPU.", choices=DEVICES))
-    # None: fp32 for model folders, the export's own for export folders
+    backend: str = field(default="auto", metadata=option(
+        "What runs the graph: auto picks OpenVINO for bf16 exports (model folders are exported bf16 on CPUs with "
+        "bf16 units when openvino is installed), else onnxruntime.", choices=BACKENDS))
+    # None: fp32 for model folders (bf16 where backend auto picks OpenVINO), the export's own for export folders
     precision: str | None = field(default=None, metadata=option(
         "Model precision (export folders keep their own).", choices=PRECISIONS))
     # None: the export's
@@ -66,6 +72,7 @@ class EmbedderConfig:
 
     def __post_init__(self) -> None:
         _choice("device", self.device, DEVICES)
+        _choice("backend", self.backend, BACKENDS)
         _choice("long_text", self.long_text, LONG_TEXT)
         if self.precision is not None:
             _choice("precision", self.precision, PRECISIONS)

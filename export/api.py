@@ -22,8 +22,10 @@ from .precision import to_fp16
 from .loading import load_checked
 from .source import POOLER_ARCHITECTURES, ModelSource, resolve_source
 from .dense import load_dense
+from .cpu import bf16_refusal
 from .devices import gpu_visible
 from .validate import thresholds_for, validate_graph
+from .textgate import split_thresholds, validate_texts
 from .weights import check_finite_weights
 
 # Architectures whose position ids start after the padding index, so max positions shrink by pad_id + 1.
@@ -56,6 +58,8 @@ def _export(options: ExportOptions, log) -> dict:
     out_dir = Path(options.out_dir).expanduser()
     local = Path(options.model).expanduser()
     _check_out_dir(out_dir, options.overwrite, [local] if local.exists() else [])  # before any slow step
+    if options.precision == "bf16":
+        _check_bf16_here()
     src = resolve_source(options.model, options.revision)
     _check_out_dir(out_dir, options.overwrite, [src.path])
     model, missing, tokenizer = load_checked(src, options.trust_remote_code, options.allow_large_config)
@@ -97,13 +101,18 @@ def _export(options: ExportOptions, log) -> dict:
 
         log("validating against PyTorch fp32")
         on_gpu = resolved.precision == "fp16" and gpu_visible()
+        on_ov = "bf16" if resolved.precision == "bf16" else None
+        embed_th, texts_th = split_thresholds(thresholds_for(resolved.precision, options.atol, options.min_cos, options.min_overlap))
         parity = {
             "embed": validate_graph(embed_head, work / "embed.onnx", tokenizer, input_names, embed_outputs,
-                                    resolved.max_length, thresholds_for(resolved.precision, options.atol, options.min_cos, options.min_overlap),
-                                    cuda=on_gpu),
+                                    resolved.max_length, embed_th, cuda=on_gpu, openvino=on_ov),
             "inspect": validate_graph(inspect_head, work / "inspect.onnx", tokenizer, input_names, list(INSPECT_OUTPUTS),
                                       resolved.max_length, thresholds_for("fp32", options.atol, options.min_cos)),
         }
+        if texts_th is not None:  # lossy precisions: cosines and neighbour overlap on the shipped real texts too
+            log("validating on the parity texts (real text, mixed lengths)")
+            parity["embed_texts"] = validate_texts(embed_head, work / "embed.onnx", tokenizer, input_names, embed_outputs,
+                                                   resolved.max_length, texts_th, openvino=on_ov)
         notes = []
         if not attention_fused(fused, cfg.num_hidden_layers):
             notes.append(f"attention did not fuse for {src.model_type}: {fused.get('Attention', 0)} fused Attention ops for "
@@ -111,7 +120,7 @@ def _export(options: ExportOptions, log) -> dict:
         if resolved.precision == "fp16" and parity["embed"]["provider"] != "CUDAExecutionProvider":
             notes.append("fp16 embed graph validated on CPU (no usable CUDA GPU here); onnxruntime's CPU provider runs "
                          "some fp16 ops in fp32, so re-export on a CUDA machine to measure fp16 numerics as served")
-        valid = parity["embed"]["pass"] and parity["inspect"]["pass"]
+        valid = all(report["pass"] for report in parity.values())
         manifest = _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work,
                                    embed_head.output_dim(cfg.hidden_size))
         if quantization:
@@ -188,13 +197,26 @@ def _lower(fused: Path, dst: Path, precision: str, large: bool) -> dict | None:
 
     Returns what an int8 recipe did (for the manifest), else None.
     """
-    if precision == "fp32":
+    if precision in ("fp32", "bf16"):  # bf16: the fp32 graph; OpenVINO computes it in bf16 (validated so)
         place_graph(fused, dst, large)
     elif precision == "fp16":
         to_fp16(fused, dst, large)
     else:
         return to_int8(fused, dst, large, recipe=precision)
     return None
+
+
+def _check_bf16_here() -> None:
+    """A bf16 export is validated on this machine with OpenVINO's bf16 hint: refuse it up front on a CPU without bf16
+    units (never emulated) or without openvino."""
+    import importlib.util
+
+    refusal = bf16_refusal()
+    if refusal:
+        raise OptionError(refusal)
+    if importlib.util.find_spec("openvino") is None:
+        raise OptionError("precision bf16 is validated and run with OpenVINO, which is not installed; install it with "
+                          "pip install 'embedding-engine[openvino]'")
 
 
 def _dense_layers(src: ModelSource, pooling: str, hidden_size: int, last_k: int) -> list:
@@ -255,9 +277,18 @@ def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_o
         "file_sizes": {p.name: p.stat().st_size for p in _payload(work)},
         "options": options.to_dict() | {"out_dir": None, "overwrite": None},
         "tool_versions": {"embedding-engine": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-                          "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+                          "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__} | _openvino_version(resolved),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _openvino_version(resolved) -> dict:
+    """{'openvino': version} for exports validated with OpenVINO (bf16), else nothing."""
+    if resolved.precision != "bf16":
+        return {}
+    from .ov_session import openvino_version
+
+    return {"openvino": openvino_version()}
 
 
 def _payload(work: Path) -> list[Path]:

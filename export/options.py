@@ -13,7 +13,9 @@ POOLING_MODES = (
 )
 # Modes that combine, joined by '+' ("cls+mean"): their vectors are concatenated, as sentence-transformers does.
 COMBINABLE_MODES = ("cls", "max", "mean", "mean-sqrt-len", "weighted-mean", "lasttoken")
-PRECISIONS = ("fp32", "fp16", "int8", "int8-fast")  # int8 recipes: export/int8.py
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8-fast")  # int8 recipes: export/int8.py
+# bf16: the fp32 graph, run by OpenVINO with its bf16 hint on CPUs with bf16 units (export/cpu.py, export/ov_session.py)
+OPENVINO_PRECISIONS = ("fp32", "bf16")  # the exports the openvino backend runs (its parity gate measured bf16 there)
 # ONNX opsets the exporter is tested with (TorchScript exporter, onnxruntime's fusions, the int8 / fp16 lowering).
 OPSETS = (13, 23)
 MIN_MAX_LENGTH = 2  # one special token on each side

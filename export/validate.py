@@ -14,8 +14,11 @@ NEIGHBOURS = 10  # sentence_embedding: top-k nearest-neighbour overlap among the
 _DEFAULTS = {  # precision -> (atol, attention atol, min cosine, mean cosine, top-k neighbour overlap)
     "fp32": (1e-4, 1e-5, 0.99999, None, None),
     "fp16": (None, None, 0.999, None, None),
-    "int8": (None, None, 0.97, 0.99, 0.9),
-    "int8-fast": (None, None, 0.95, 0.98, 0.85),
+    "bf16": (None, None, 0.999, 0.9999, 0.99),  # measured with OpenVINO's bf16 hint on the exporting CPU
+    # int8 recipes: overlap gated on the 336 parity texts (export/textgate.py). all-MiniLM-L6-v2 there (AMX Xeon):
+    # int8 mean 0.9972, min 0.991, top-10 0.941; int8-fast 0.9928, 0.979, 0.900 (issue 24's 0.97 goal is unmet)
+    "int8": (None, None, 0.98, 0.995, 0.92),
+    "int8-fast": (None, None, 0.95, 0.985, 0.87),
 }
 
 
@@ -109,8 +112,13 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.maximum(den, 1e-300), 1.0).ravel()
 
 
-def _session(graph: Path, cuda: bool):
-    """A validation session: CUDA when asked and it really loads, else single-threaded CPU."""
+def _session(graph: Path, cuda: bool, openvino: str | None = None):
+    """A validation session: CUDA when asked and it really loads, else single-threaded CPU; openvino (an export
+    precision, 'bf16') runs the graph on OpenVINO with that precision's hint instead, as the openvino backend does."""
+    if openvino is not None:
+        from .ov_session import OvSession
+
+        return OvSession(graph, openvino, threads=1)
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -126,15 +134,16 @@ def _session(graph: Path, cuda: bool):
 
 
 def validate_graph(head: nn.Module, graph: Path, tokenizer, input_names: list[str], output_names: list[str],
-                   max_length: int, thresholds: dict, batch_sizes=BATCH_SIZES, cuda: bool = False) -> dict:
+                   max_length: int, thresholds: dict, batch_sizes=BATCH_SIZES, cuda: bool = False,
+                   openvino: str | None = None) -> dict:
     """Return a parity report; report['pass'] says whether every output met its thresholds.
 
     cuda runs the graph on the GPU (fp16 graphs are meant for CUDA, where fp16 kernels really compute in fp16);
-    report['provider'] names the provider that ran it.
+    report['provider'] names the provider that ran it. openvino: run it on OpenVINO at that precision (bf16).
     """
     items = tokenize_validation(tokenizer, max_length)
     refs = _reference(head, items, input_names, output_names)
-    sess = _session(graph, cuda)
+    sess = _session(graph, cuda, openvino)
     diffs = {n: [] for n in output_names}
     cos = {n: [] for n in output_names}
     layer_max = {n: None for n in ("hidden_states", "attentions") if n in output_names}

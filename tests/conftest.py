@@ -10,6 +10,16 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
+from export.cpu import BF16_FLAGS, FLAGS_ENV, bf16_units, cpu_flags  # noqa: E402
+
+# This machine's bf16 units, read before the mask below: the bf16 tests run exactly where they exist (a skipif on
+# these, never a silent skip on a bf16 machine).
+HARDWARE_BF16 = bf16_units(cpu_flags())
+# Every other test sees the CPU without its bf16 units: backend auto then takes today's onnxruntime fp32 path on every
+# machine (model folders exported fp32 on first use), which is what their numbers assert. The bf16 and auto tests
+# (tests/test_backend_openvino.py) set ENGINE_CPU_FLAGS themselves.
+os.environ.setdefault(FLAGS_ENV, " ".join(sorted(cpu_flags() - set(BF16_FLAGS))) or "none")
+
 
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:

@@ -52,7 +52,7 @@ def test_every_field_is_an_option_of_embed_and_serve():
 
 def test_unknown_options_are_one_config_error_naming_them():
     with pytest.raises(ConfigError, match=r"embed_dataset: unknown option 'devcie'; the options are EmbedderConfig's "
-                                          r"fields: model, device, precision, "):
+                                          r"fields: model, device, backend, precision, "):
         config_from_options({"devcie": "cpu"}, "embed_dataset")
     assert config_from_options({"device": "cpu"}, "x") == EmbedderConfig(device="cpu")
     langchain = pytest.importorskip("engine.integrations.langchain")

@@ -11,6 +11,7 @@ import pytest
 from conftest import cpu_session
 from export import ExportOptions, ParityError, export_model
 from export.int8 import first_token_ffn_fp32, to_int8, vnni_cpu
+from export.parity_texts import parity_texts
 from export.validate import neighbour_overlap
 
 QUIET = {"log": lambda _m: None}
@@ -73,13 +74,17 @@ def test_int8_keeps_more_neighbours_than_int8_fast(minilm_export, minilm_export_
 def test_int8_manifest_names_the_recipe(minilm_export_int8):
     m = json.loads((minilm_export_int8 / "manifest.json").read_text())
     assert m["quantization"] == {"recipe": "int8", "reduce_range": not vnni_cpu(), "first_token_fp32_ffn_blocks": 6}
-    o = m["parity"]["embed"]["outputs"]["sentence_embedding"]
-    assert o["neighbours_k"] == 10 and o["neighbour_overlap"] >= m["parity"]["embed"]["thresholds"]["min_overlap"] == 0.9
+    assert m["parity"]["embed"]["thresholds"]["min_overlap"] is None  # the overlap bar is gated on the parity texts
+    texts = m["parity"]["embed_texts"]
+    o = texts["outputs"]["sentence_embedding"]
+    assert texts["pass"] and texts["texts"] == len(parity_texts()) == 336 and texts["thresholds"]["min_overlap"] == 0.92
+    assert o["neighbours_k"] == 10 and o["neighbour_overlap"] >= 0.92 and o["min_cos"] >= 0.98 and o["mean_cos"] >= 0.995
 
 
 def test_int8_fast_export_records_its_recipe(tiny_models, tmp_path):
     m = export_model(ExportOptions(model=str(tiny_models["bert"]), out_dir=str(tmp_path / "o"), precision="int8-fast"), **QUIET)
     assert m["valid"] and m["precision"] == "int8-fast" and m["quantization"]["recipe"] == "int8-fast"
+    assert m["parity"]["embed_texts"]["pass"] and m["parity"]["embed_texts"]["thresholds"]["min_overlap"] == 0.87
     assert "token_embeddings" not in m["outputs"]["embed.onnx"]  # off by default for both int8 recipes
     ops = {n.op_type for n in onnx.load(str(tmp_path / "o" / "embed.onnx")).graph.node}
     assert "Where" not in ops and {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
@@ -87,7 +92,7 @@ def test_int8_fast_export_records_its_recipe(tiny_models, tmp_path):
 
 def test_neighbour_overlap_threshold_fails_the_export(tiny_models, tmp_path):
     """A quantization that reorders neighbours fails the export (here: a threshold no int8 graph can meet)."""
-    with pytest.raises(ParityError, match=r"sentence_embedding: top-10 neighbour overlap 0\.\d+ < 1\.0") as err:
+    with pytest.raises(ParityError, match=r"sentence_embedding on 336 parity texts: top-10 neighbour overlap 0\.\d+ < 1\.0") as err:
         export_model(ExportOptions(model=str(tiny_models["bert"]), out_dir=str(tmp_path / "o"), precision="int8",
                                    min_overlap=1.0), **QUIET)
     assert "--min-overlap" in str(err.value)
@@ -99,3 +104,19 @@ def test_neighbour_overlap_counts_shared_neighbours():
     assert neighbour_overlap(x, x) == 1.0
     assert neighbour_overlap(x, x[::-1]) < 0.6  # unrelated rows share few neighbours
     assert neighbour_overlap(x[:1], x[:1]) == 1.0  # a single row has no neighbours to disagree on
+
+
+def test_parity_texts_are_real_mixed_length_text(minilm_path):
+    """The shipped gate texts: 336 unique paragraphs of Python's documentation, one line to whole pages."""
+    from transformers import AutoTokenizer
+
+    texts = parity_texts()
+    assert len(texts) == len(set(texts)) == 336 and all(t.strip() == t and t for t in texts)
+    lengths = [len(ids) for ids in AutoTokenizer.from_pretrained(str(minilm_path))(list(texts))["input_ids"]]
+    assert min(lengths) <= 8 and sorted(lengths)[168] < 64 and sum(n > 256 for n in lengths) >= 20
+
+
+def test_fp32_export_is_not_gated_on_parity_texts(tiny_exports):
+    """fp32 keeps its one validation (max abs on 23 texts): the parity texts cost only lossy precisions."""
+    m = json.loads((tiny_exports["bert"] / "manifest.json").read_text())
+    assert set(m["parity"]) == {"embed", "inspect"}

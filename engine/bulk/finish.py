@@ -38,6 +38,7 @@ def finish_run(plan: OutputPlan, ledger: Ledger, summary: Summary, progress: Pro
         "model": plan.identity["model"],
         "model_manifest_hash": plan.identity["model_manifest_hash"],
         "identity": plan.identity,
+        "backend": plan.backend,
         "options": job.to_dict(),
         "rows": {"input": total_rows, "written": summary.written_rows, "skipped": summary.skipped,
                  "emptied": summary.emptied},

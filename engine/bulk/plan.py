@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from export import __version__
 from export.manifest import manifest_hash
 
+from ..runtime.backends.choice import choose_backend
 from .input import InputFile
 from .job import EmbedJob
 from .ledger import LEDGER_VERSION, fingerprint
@@ -37,6 +38,7 @@ class OutputPlan:
     manifest: dict
     max_length: int
     identity: dict
+    backend: dict  # BackendChoice.record(): which backend runs the export at which precision, and why
     sink: Sink  # where the rows go; out is its state folder (the ledger and _SUCCESS)
     columns: pa.Schema | None = None
     total_rows: int = 0
@@ -44,8 +46,10 @@ class OutputPlan:
     @classmethod
     def build(cls, job: EmbedJob, sink: Sink, files: list[InputFile], manifest: dict) -> "OutputPlan":
         max_length = job.embedder.max_length or int(manifest["max_length"])
+        cfg = job.embedder
+        backend = choose_backend(cfg.backend, cfg.device, manifest["precision"]).record()
         return cls(job=job, out=sink.state, files=files, manifest=manifest, max_length=max_length,
-                   identity=job_identity(job, manifest, max_length, files), sink=sink)
+                   identity=job_identity(job, manifest, max_length, files, backend), backend=backend, sink=sink)
 
     def scanned(self, columns: pa.Schema, total_rows: int) -> "OutputPlan":
         return dataclasses.replace(self, columns=columns, total_rows=total_rows)
@@ -128,8 +132,12 @@ def content_digest(path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[InputFile]) -> dict:
-    """Everything that decides which rows land in which part and what their vectors are (not device or batching)."""
+def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[InputFile], backend: dict | None = None) -> dict:
+    """Everything that decides which rows land in which part and what their vectors are (not device or batching).
+
+    backend (BackendChoice.record()): a backend other than onnxruntime is part of it ("openvino bf16"), so a job
+    resumed on another backend or precision is refused rather than mixing vectors; onnxruntime adds nothing, so the
+    fingerprints of outputs begun before there was a choice stay what they were."""
     paths = [f.path.resolve() for f in files]
     root = Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0].parent
     cfg = job.embedder
@@ -147,4 +155,4 @@ def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[Inp
         "dtype": job.dtype,
         "on_bad_row": job.on_bad_row,
         "rows_per_part": job.rows_per_part,
-    }
+    } | ({"backend": f"{backend['backend']} {backend['precision']}"} if backend and backend["backend"] != "onnxruntime" else {})

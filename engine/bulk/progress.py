@@ -24,6 +24,7 @@ class Summary:
     timings: dict = field(default_factory=dict)
     already_complete: bool = False
     notes: list[str] = field(default_factory=list)  # what the sink did at the end (a LanceDB index, or why none)
+    backend: dict = field(default_factory=dict)  # BackendChoice.record(): backend, precision, reason
 
     def count(self, stats) -> None:
         """Add the rows, tokens and truncated texts of a window or part (a PartStats) written by this run."""
@@ -62,6 +63,8 @@ class Summary:
             f"embedded {self.rows:,} rows into {self.output} ({self.written_rows:,} rows in {self.parts} parts{resumed})",
             f"real tokens {self.real_tokens:,}; truncated texts {self.truncated:,}; skipped rows {self.skipped:,}; "
             f"emptied rows {self.emptied:,}",
+            *([f"backend {self.backend['backend']} {self.backend['precision']} ({self.backend['reason']})"]
+              if self.backend else []),
             f"wall time {_duration(self.wall_seconds)} (model load {_duration(t.get('model_load', 0.0))}, "
             f"scan {_duration(t.get('scan', 0.0))}, embedding {_duration(embed)})",
         ]

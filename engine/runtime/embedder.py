@@ -18,12 +18,12 @@ from export.manifest import model_io
 from ..config import DEFAULT_MAX_BATCH_TOKENS, EmbedderConfig, config_from_options
 from ..errors import ConfigError
 from .backend import Backend
-from .backends import open_backend
+from .backends import BackendChoice, choose_backend, open_backend
 from .batching import Batch, id_windows, text_windows
 from .checks import check_against_manifest, check_batch_size, check_encode_options, progress_bar, texts_argument
 from .dropin import SentenceTransformerAPI
 from .heads import HEADS, collect
-from .models import load_export, open_export
+from .models import load_export, open_export, openvino_cache
 from .postprocess import aggregate_chunks, l2_normalize, quantize
 from .prompts import apply_prompt, check_requested_prompt
 from .st_outputs import Device, all_outputs, empty_answer, sentence_answer
@@ -86,7 +86,8 @@ class Embedder(SentenceTransformerAPI):
         """An Embedder over a backend that is already open (a fake one in tests, or one a caller built itself);
         manifest describes the model as an export's manifest.json does; st_args as in from_config."""
         self = cls.__new__(cls)
-        self._attach(cfg or EmbedderConfig(), Path(model_dir or "."), manifest, tokenizer, backend)
+        choice = BackendChoice(type(backend).__name__, manifest.get("precision", "fp32"), "Embedder.from_backend")
+        self._attach(cfg or EmbedderConfig(), Path(model_dir or "."), manifest, tokenizer, backend, choice)
         self._st_state(st_args, False, Path(model_dir) if model_dir is not None else None)
         return self
 
@@ -97,10 +98,13 @@ class Embedder(SentenceTransformerAPI):
             max_length = cfg.max_length or manifest["max_length"]
             tokenizer = load_tokenizer(folder, max_length)
             check_chunking(tokenizer, max_length, cfg.stride_for(max_length))
-            return manifest, tokenizer, open_backend(folder, "embed.onnx", manifest, cfg.device, cfg.threads)
+            choice = choose_backend(cfg.backend, cfg.device, manifest["precision"])
+            backend = open_backend(folder, "embed.onnx", manifest, cfg.device, cfg.threads, choice, openvino_cache(cfg))
+            return manifest, tokenizer, backend, choice
 
-        folder, (manifest, tokenizer, backend) = open_export(cfg, load)  # a cached export that fails to load is rebuilt
-        self._attach(cfg, folder, manifest, tokenizer, backend)
+        # a cached export that fails to load is rebuilt
+        folder, (manifest, tokenizer, backend, choice) = open_export(cfg, load)
+        self._attach(cfg, folder, manifest, tokenizer, backend, choice)
         self._st_state(st_args, cfg.model, folder)
 
     def _st_state(self, st_args: dict, model_arg, tokenizer_config_dir: Path | None) -> None:
@@ -110,8 +114,10 @@ class Embedder(SentenceTransformerAPI):
         self._init_st_state(st_args.get("similarity_fn_name"), st_args.get("truncate_dim"), st_args.get("prompts"),
                             st_args.get("default_prompt_name"), model_arg, tokenizer_config_dir)
 
-    def _attach(self, cfg: EmbedderConfig, folder: Path, manifest: dict, tokenizer: Tokenizer, backend: Backend) -> None:
+    def _attach(self, cfg: EmbedderConfig, folder: Path, manifest: dict, tokenizer: Tokenizer, backend: Backend,
+                choice: BackendChoice) -> None:
         self.config, self.model_dir, self.manifest, self.backend = cfg, folder, manifest, backend
+        self.backend_choice = choice  # which backend runs the export at which precision, and why
         self.max_length = cfg.max_length or manifest["max_length"]
         self.dim = int(manifest["embedding_dim"])
         self._tokenizer = configure_tokenizer(tokenizer, self.max_length)  # the runtime's own (rust_tokenizer)
@@ -236,8 +242,10 @@ class Embedder(SentenceTransformerAPI):
         from .introspect import run_inspection
 
         if self._inspect_backend is None:
+            # the inspect graph is validated at fp32 whatever the export's precision
+            choice = choose_backend(self.config.backend, self.device, "fp32")
             self._inspect_backend = open_backend(self.model_dir, "inspect.onnx", self.manifest, self.device,
-                                                 self.config.threads)
+                                                 self.config.threads, choice, openvino_cache(self.config))
         texts = [texts] if isinstance(texts, str) else list(texts)
         return run_inspection(self._inspect_backend, self._tokenizer, texts, self.manifest["pad_token_id"], self.max_length)
 
@@ -269,7 +277,8 @@ class Embedder(SentenceTransformerAPI):
         return out
 
     def __repr__(self) -> str:
-        return (f"Embedder(model_dir={str(self.model_dir)!r}, device={self.device!r}, precision={self.manifest['precision']!r}, "
+        return (f"Embedder(model_dir={str(self.model_dir)!r}, device={self.device!r}, backend={self.backend_choice.name!r}, "
+                f"precision={self.manifest['precision']!r}, "
                 f"dim={self.dim}, max_length={self.max_length})")
 
 

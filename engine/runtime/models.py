@@ -15,12 +15,13 @@ import os
 import sys
 from pathlib import Path
 
-from export import ExportError, OptionError, __version__ as exporter_version, read_manifest
+from export import ExportError, OptionError, ParityError, __version__ as exporter_version, read_manifest
 from export.manifest import MANIFEST, verify_files
 
 from ..config import EmbedderConfig
-from ..errors import ConfigError, EngineError, ModelFolderError
+from ..errors import ConfigError, EngineError, MissingExtraError, ModelFolderError
 from ..extras import require_exporter
+from .backends.choice import first_use_precision
 from .cache import cheap_key, discard_entry, entry_lock, entry_name, entry_problem, indexed_entry, record_entry
 
 
@@ -30,6 +31,11 @@ def default_cache_dir() -> Path:
         return Path(os.environ["EMBEDDING_ENGINE_CACHE"])
     hf_home = os.environ.get("HF_HOME")
     return Path(hf_home) / "embedding-engine" if hf_home else Path.home() / ".cache" / "embedding-engine"
+
+
+def openvino_cache(cfg: EmbedderConfig) -> Path:
+    """Where the openvino backend keeps its compiled models: openvino/ in the export cache."""
+    return (Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()) / "openvino"
 
 
 def bundled_model() -> Path:
@@ -99,6 +105,10 @@ def _resolve_export(cfg: EmbedderConfig, say, log) -> Path:
         if cfg.verify_cache:
             verify_files(path, read_manifest(path), hashes=True)
         return path
+    if cfg.precision is None:  # the first-use precision, chosen here once (bf16 where the openvino backend runs it)
+        cfg = dataclasses.replace(cfg, precision=first_use_precision(cfg))
+        if cfg.precision == "bf16":
+            return _bf16_or_fp32(cfg, say, log)
     cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
     options = _export_options(cfg)
     cheap = cheap_key(path, options) if path.is_dir() else None
@@ -122,6 +132,29 @@ def _resolve_export(cfg: EmbedderConfig, say, log) -> Path:
     return target
 
 
+def _bf16_or_fp32(cfg: EmbedderConfig, say, log) -> Path:
+    """The first-use bf16 export (backend auto on a CPU with bf16 units); where bf16 misses its parity gate, the fp32
+    one (said once: the failed bf16 entry stays, marked invalid, so later starts go to fp32 directly)."""
+    model = str(cfg.model) if cfg.model else str(bundled_model())
+    fp32 = dataclasses.replace(cfg, precision="fp32")
+    path = Path(model).expanduser()
+    cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
+    cheap = cheap_key(path, _export_options(cfg)) if path.is_dir() else None
+    if cheap and (cache / ".index" / f"{cheap}.failed").is_file():
+        return _resolve_export(fp32, say, log)
+    try:
+        return _resolve_export(cfg, say, log)
+    except MissingExtraError:  # no exporter here (a torch-free install): an fp32 export cached earlier still serves
+        return _resolve_export(fp32, say, log)
+    except ParityError as err:
+        say(f"the bf16 export of {model} missed its parity gate ({err}); exporting fp32 instead")
+        if cheap:
+            with contextlib.suppress(OSError):
+                (cache / ".index").mkdir(parents=True, exist_ok=True)
+                (cache / ".index" / f"{cheap}.failed").write_text(str(err))
+        return _resolve_export(fp32, say, log)
+
+
 def _export_entry(cfg: EmbedderConfig, model: str, target: Path, problem: str, say, log) -> None:
     """Export model into the cache entry target (under its lock), replacing a damaged one, in a child process."""
     from export import ExportOptions
@@ -133,7 +166,7 @@ def _export_entry(cfg: EmbedderConfig, model: str, target: Path, problem: str, s
             else f"rebuilding the cached export {target} of {model} ({problem}; this takes a minute)")
     require_exporter(what if first else f"rebuilding the cached export {target} ({problem})", load=False)
     options = ExportOptions(model=model, out_dir=str(target), pooling=cfg.pooling, normalize=cfg.normalize,
-                            max_length=cfg.max_length, precision=cfg.precision or "fp32", overwrite=True)
+                            max_length=cfg.max_length, precision=cfg.precision, overwrite=True)
     say(what)
     if not first:
         discard_entry(target)

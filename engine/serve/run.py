@@ -29,6 +29,8 @@ def serve(cfg: ServeConfig) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     providers = ", ".join(state.embedder.providers)
+    choice = state.embedder.backend_choice
+    log.info("engine serve: backend %s: %s", choice.label, choice.reason)
     log.info("engine serve: ready on http://%s:%d (model %s, device %s, providers %s)", shown, port, cfg.model_name,
              state.embedder.device, providers)
     run_uvicorn(state, sock)

@@ -18,7 +18,7 @@ from .sequences import parse_in_lane
 from .state import ServerState, engine_version
 from .transport import ClientGone, authorize, count, read_body
 
-TEI_DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8", "int8-fast": "int8"}
+TEI_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8", "int8-fast": "int8"}
 
 
 def tei_routes(state: ServerState, health) -> list[Route]:
@@ -67,7 +67,8 @@ def info_body(state: ServerState) -> dict:
             "max_input_length": emb.max_length, "max_batch_tokens": emb.max_batch_tokens, "max_batch_requests": None,
             "max_client_batch_size": cfg.max_inputs, "auto_truncate": True, "tokenization_workers": 2,
             "version": engine_version(), "sha": None, "docker_label": None,
-            "embedding_dim": emb.dim, "normalize": bool(manifest.get("normalize")), "backend": "onnxruntime",
+            "embedding_dim": emb.dim, "normalize": bool(manifest.get("normalize")), "backend": emb.backend_choice.name,
+            "backend_precision": emb.backend_choice.precision, "backend_reason": emb.backend_choice.reason,
             "device": str(emb.device)}
 
 

@@ -14,20 +14,11 @@ from export.devices import gpu_visible
 from ...errors import ProviderUnavailableError
 from ..backend import feed
 from ..batching import Batch
+from .cores import physical_cores
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 _warned_fallback = False
-
-
-def physical_cores() -> int:
-    """Physical cores this process may use (hyperthread siblings counted once)."""
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
-    cores = set()
-    for cpu in allowed:
-        sib = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
-        cores.add(sib.read_text().strip() if sib.exists() else str(cpu))
-    return max(1, len(cores))
 
 
 def choose_device(device: str) -> str:
