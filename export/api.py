@@ -2,35 +2,30 @@
 from __future__ import annotations
 
 import inspect
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from . import __version__
 from .errors import ModelSourceError, OptionError, OutputExistsError, ParityError
 from .fusion import attention_fused, fuse_graph
 from .graphs import EMBED_OUTPUTS, INSPECT_OUTPUTS, TWO_GB, export_graph, place_graph
 from .heads import EmbedHead, InspectHead, pooled_width
-from .manifest import FORMAT_VERSION, HEAD_OUTPUTS, MANIFEST, sha256_file, write_json_atomic
+from .manifest import HEAD_OUTPUTS, MANIFEST, write_json_atomic
+from .record import common_fields
+from .crossencoder import is_cross_encoder
+from .score_export import export_scorer
 from .options import ExportOptions, ResolvedOptions
-from .partials import hold_partial, partial_prefix, release_partial, remove_stale_partials
-from .paths import check_output_path, delete_output
-from .int8 import to_int8
-from .precision import to_fp16
+from .paths import check_output_path
+from .staging import is_export_output, staged_folder
+from .lower import lower
 from .loading import load_checked
-from .source import POOLER_ARCHITECTURES, ModelSource, resolve_source
+from .source import POOLER_ARCHITECTURES, ModelSource, position_limit, resolve_source
 from .dense import load_dense
 from .cpu import bf16_refusal
 from .devices import gpu_visible
 from .validate import thresholds_for, validate_graph
 from .textgate import split_thresholds, validate_texts
 from .weights import check_finite_weights
-
-# Architectures whose position ids start after the padding index, so max positions shrink by pad_id + 1.
-_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet")
-
 
 def export_model(options: ExportOptions, log=print) -> dict:
     """Export, fuse, lower, validate; return the manifest. Raises ParityError after writing an invalid manifest.
@@ -62,6 +57,8 @@ def _export(options: ExportOptions, log) -> dict:
         _check_bf16_here()
     src = resolve_source(options.model, options.revision)
     _check_out_dir(out_dir, options.overwrite, [src.path])
+    if is_cross_encoder(src.path):
+        return export_scorer(options, src, out_dir, started, log)
     model, missing, tokenizer = load_checked(src, options.trust_remote_code, options.allow_large_config)
     cfg = model.config
     resolved = resolve_options(options, src, cfg, tokenizer)
@@ -73,13 +70,8 @@ def _export(options: ExportOptions, log) -> dict:
         input_names = ["input_ids", "attention_mask"] + [n for n in input_names if n not in ("input_ids", "attention_mask")]
     large = sum(p.numel() * p.element_size() for p in model.parameters()) > TWO_GB * 0.9
 
-    # Build everything in a sibling temp folder and rename at the end: a killed export never looks complete.
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(out_dir)
-    work = Path(tempfile.mkdtemp(prefix=partial_prefix(out_dir), dir=out_dir.parent))
-    work.chmod(0o755)  # mkdtemp makes it private; an export folder is meant to be shared
-    lock = hold_partial(work)
-    try:
+    # Build everything in a sibling partial folder, renamed into place at the end (export/staging.py).
+    with staged_folder(out_dir, [src.path]) as work:
         embed_outputs = list(EMBED_OUTPUTS[: 2 if resolved.token_embeddings else 1])
         embed_head = EmbedHead(model, input_names, resolved.pooling, resolved.normalize, resolved.last_k, resolved.token_embeddings,
                                dense=_dense_layers(src, resolved.pooling, cfg.hidden_size, resolved.last_k))
@@ -91,7 +83,7 @@ def _export(options: ExportOptions, log) -> dict:
         export_graph(embed_head, input_names, embed_outputs, scratch["raw"] / "embed.onnx", options.opset, large)
         fused_path = scratch["fused"] / "embed.onnx"
         fused = fuse_graph(scratch["raw"] / "embed.onnx", fused_path, cfg.num_attention_heads, cfg.hidden_size, large)
-        quantization = _lower(fused_path, work / "embed.onnx", resolved.precision, large)
+        quantization = lower(fused_path, work / "embed.onnx", resolved.precision, large)
         log("exporting inspect graph (hidden states, attentions)")
         inspect_head = InspectHead(model, input_names)
         export_graph(inspect_head, input_names, list(INSPECT_OUTPUTS), scratch["inspect"] / "inspect.onnx", options.opset, large)
@@ -127,15 +119,6 @@ def _export(options: ExportOptions, log) -> dict:
             manifest["quantization"] = quantization
         manifest["export_seconds"] = round(time.time() - started, 2)
         write_json_atomic(work / MANIFEST, manifest)
-        release_partial(work, lock)
-        lock = None
-        delete_output(out_dir, reads=[src.path], looks_ours=is_export_output, what="OUT_DIR", error=OutputExistsError)
-        os.replace(work, out_dir)
-    except BaseException:
-        if lock is not None:
-            release_partial(work, lock)
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     for note in notes:
         log(f"note: {note}")
     if not valid:
@@ -166,11 +149,6 @@ def _check_out_dir(out_dir: Path, overwrite: bool, sources: list[Path]) -> None:
                                     "--overwrite only replaces export folders: choose another folder, or empty it yourself")
 
 
-def is_export_output(folder: Path) -> bool:
-    """True for a folder written by export_model (it holds manifest.json)."""
-    return (folder / MANIFEST).is_file()
-
-
 def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) -> ResolvedOptions:
     """Fill pooling / normalize / max_length from sentence-transformers metadata, else from the architecture."""
     st = src.st
@@ -179,9 +157,7 @@ def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) ->
         raise OptionError(f"pooling 'pooler' needs a pooler layer, which {src.model_type} has not; choose cls or mean")
     if pooling.startswith("last-k") and options.last_k > cfg.num_hidden_layers + 1:
         raise OptionError(f"--last-k {options.last_k} is out of range; the model has {cfg.num_hidden_layers + 1} hidden states (1..{cfg.num_hidden_layers + 1})")
-    limit = cfg.max_position_embeddings - (cfg.pad_token_id + 1 if src.model_type in _OFFSET_POSITIONS else 0)
-    if 0 < getattr(tokenizer, "model_max_length", 0) < 100_000:
-        limit = min(limit, tokenizer.model_max_length)
+    limit = position_limit(src, cfg, tokenizer)
     max_length = next(v for v in (options.max_length, st.max_length, limit) if v is not None)
     if not 2 <= max_length <= limit:
         raise OptionError(f"--max-length {max_length} is out of range for this model; it accepts 2..{limit} tokens")
@@ -190,20 +166,6 @@ def resolve_options(options: ExportOptions, src: ModelSource, cfg, tokenizer) ->
                            precision=options.precision,
                            token_embeddings=options.token_embeddings if options.token_embeddings is not None else not options.precision.startswith("int8"),
                            defaults_from="sentence-transformers" if st.pooling else "architecture")
-
-
-def _lower(fused: Path, dst: Path, precision: str, large: bool) -> dict | None:
-    """Write the fused fp32 graph to dst at the requested precision (weights in dst.name + '.data' when large).
-
-    Returns what an int8 recipe did (for the manifest), else None.
-    """
-    if precision in ("fp32", "bf16"):  # bf16: the fp32 graph; OpenVINO computes it in bf16 (validated so)
-        place_graph(fused, dst, large)
-    elif precision == "fp16":
-        to_fp16(fused, dst, large)
-    else:
-        return to_int8(fused, dst, large, recipe=precision)
-    return None
 
 
 def _check_bf16_here() -> None:
@@ -236,61 +198,17 @@ def _dense_layers(src: ModelSource, pooling: str, hidden_size: int, last_k: int)
 
 def _build_manifest(options, src, cfg, tokenizer, resolved, input_names, embed_outputs, fused, notes, parity, valid, work,
                     dim: int) -> dict:
-    """Everything a reader needs to trust and run the export."""
-    import onnx
-    import onnxruntime
-    import torch
-    import transformers
-
-    return {
-        "format_version": FORMAT_VERSION,
-        "valid": bool(valid),
-        "source": {"model": src.source, "path": str(src.path), "revision": src.revision, "content_hash": src.content_hash},
-        "architecture": src.model_type,
-        "layers": cfg.num_hidden_layers,
-        "hidden_size": cfg.hidden_size,
-        "heads": cfg.num_attention_heads,
-        "vocab_size": cfg.vocab_size,
+    """Everything a reader needs to trust and run the export: the common fields and the embedder's own."""
+    return common_fields(options, src, cfg, tokenizer, resolved.max_length, input_names, fused, notes, parity, valid, work) | {
+        "task": "embed",
         "embedding_dim": dim,
         "pooling": resolved.pooling,
         "dense": [{"path": folder.name, "in_features": c.get("in_features"), "out_features": c.get("out_features"),
                    "activation": c.get("activation_function")} for folder, c in src.st.dense],
         "last_k": resolved.last_k,
         "normalize": resolved.normalize,
-        "max_length": resolved.max_length,
         "defaults_from": resolved.defaults_from,
-        "precision": resolved.precision,
-        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-        "padding_side": "right",  # what the graphs assume; the runtime's batching pads on the right
-        "prompts": dict(src.st.prompts),
-        "default_prompt_name": src.st.default_prompt_name,
-        "inputs": input_names,
         "outputs": {"embed.onnx": embed_outputs, "inspect.onnx": list(INSPECT_OUTPUTS)},
         "input": "text",
         "head_outputs": {head: out for head, out in HEAD_OUTPUTS.items() if out in embed_outputs},
-        "opset": options.opset,
-        "fused_ops": fused,
-        "attention_fused": attention_fused(fused, cfg.num_hidden_layers),
-        "notes": notes,
-        "parity": parity,
-        "files": {p.name: sha256_file(p) for p in _payload(work)},
-        "file_sizes": {p.name: p.stat().st_size for p in _payload(work)},
-        "options": options.to_dict() | {"out_dir": None, "overwrite": None},
-        "tool_versions": {"embedding-engine": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-                          "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__} | _openvino_version(resolved),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-
-
-def _openvino_version(resolved) -> dict:
-    """{'openvino': version} for exports validated with OpenVINO (bf16), else nothing."""
-    if resolved.precision != "bf16":
-        return {}
-    from .ov_session import openvino_version
-
-    return {"openvino": openvino_version()}
-
-
-def _payload(work: Path) -> list[Path]:
-    """The files of an export the manifest vouches for (not itself, not the hidden lock)."""
-    return [p for p in sorted(work.iterdir()) if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")]

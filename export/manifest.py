@@ -14,7 +14,16 @@ FORMAT_VERSION = 1
 INPUT_KINDS = ("text", "pair")
 # The heads the runtime knows, each reading one output of embed.onnx (a new head adds an entry and a post-processing
 # function in engine/runtime/heads.py).
-HEAD_OUTPUTS = {"pooled": "sentence_embedding", "tokens": "token_embeddings"}
+HEAD_OUTPUTS = {"pooled": "sentence_embedding", "tokens": "token_embeddings", "score": "scores"}
+# What an export is for: "embed" (embed.onnx: pooled and token vectors) or "rerank" (score.onnx: a cross-encoder's
+# logits for text pairs). Exports written before the field existed are embedders.
+TASKS = {"embed": "embed.onnx", "rerank": "score.onnx"}
+
+
+def model_task(manifest: dict) -> tuple[str, str]:
+    """(task, the graph the runtime runs for it)."""
+    task = manifest.get("task", "embed")
+    return task, TASKS.get(task, "")
 
 
 def model_io(manifest: dict) -> tuple[str, dict[str, str]]:
@@ -64,6 +73,9 @@ def read_manifest(folder: str | Path, require_valid: bool = True) -> dict:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelSourceError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}; re-export with --overwrite")
     kind, heads = model_io(manifest)
+    if manifest.get("task", "embed") not in TASKS:
+        raise ModelSourceError(f"{path}: task {manifest.get('task')!r} is not something this version runs (tasks: "
+                               f"{', '.join(TASKS)}); upgrade embedding-engine, or re-export with this one")
     if kind not in INPUT_KINDS or not heads or any(h not in HEAD_OUTPUTS for h in heads):
         raise ModelSourceError(f"{path}: input {kind!r} with heads {sorted(heads)} is not something this version runs "
                                f"(inputs: {', '.join(INPUT_KINDS)}; heads: {', '.join(HEAD_OUTPUTS)}); upgrade "

@@ -12,6 +12,8 @@ from .errors import ModelSourceError, UnsupportedArchitectureError
 
 SUPPORTED_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra", "qwen3", "modernbert",
                            "gemma3_text", "gte", "nomic_bert")
+# Architectures whose position ids start after the padding index, so max positions shrink by pad_id + 1.
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "mpnet")
 # Architectures whose trained checkpoints carry a pooler (dense + tanh over [CLS]).
 POOLER_ARCHITECTURES = ("bert", "roberta", "xlm-roberta", "mpnet")
 # sentence-transformers' legacy pooling_mode_* flags -> our mode names, in its concatenation order.
@@ -224,16 +226,19 @@ def read_json(path: Path, kind: type):
     return data
 
 
-def load_model(src: ModelSource, trust_remote_code: bool = False):
-    """Load the encoder in fp32 eval mode with eager attention, so attentions can be returned.
+def load_model(src: ModelSource, trust_remote_code: bool = False, task: str = "embed"):
+    """Load the encoder (task "embed"), or the encoder with its sequence-classification head (task "rerank"), in fp32
+    eval mode with eager attention, so attentions can be returned.
 
     Returns (model, missing): missing names the checkpoint weights transformers had to initialise at random. Missing
-    encoder weights are refused here; a missing pooler only matters for pooling 'pooler' (checked by the caller).
+    encoder weights are refused here; a missing pooler only matters for pooling 'pooler' (checked by the caller); a
+    cross-encoder's head (its pooler and classifier included) must be complete.
     """
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoModelForSequenceClassification
 
+    auto = AutoModelForSequenceClassification if task == "rerank" else AutoModel
     try:
-        model, info = AutoModel.from_pretrained(
+        model, info = auto.from_pretrained(
             src.path, attn_implementation="eager", trust_remote_code=trust_remote_code, dtype="float32",
             output_loading_info=True,
         )
@@ -243,7 +248,7 @@ def load_model(src: ModelSource, trust_remote_code: bool = False):
     except Exception as err:
         raise ModelSourceError(f"cannot load the model in {src.path}: {error_text(err)}") from err
     missing = sorted(info.get("missing_keys") or ())
-    encoder_missing = [k for k in missing if not k.startswith("pooler.")]
+    encoder_missing = [k for k in missing if task == "rerank" or not k.startswith("pooler.")]
     if encoder_missing:
         shown = ", ".join(encoder_missing[:5]) + (f" and {len(encoder_missing) - 5} more" if len(encoder_missing) > 5 else "")
         raise ModelSourceError(
@@ -264,3 +269,12 @@ def load_tokenizer(src: ModelSource, trust_remote_code: bool = False):
     if not getattr(tok, "is_fast", False):
         raise ModelSourceError(f"{src.path}: tokenizer is not a fast (Rust) tokenizer; add tokenizer.json to the folder")
     return tok
+
+
+def position_limit(src: ModelSource, cfg, tokenizer) -> int:
+    """The longest input the model takes: its positions (less the padding offset of RoBERTa-style position ids),
+    capped by the tokenizer's model_max_length when that is set."""
+    limit = cfg.max_position_embeddings - (cfg.pad_token_id + 1 if src.model_type in _OFFSET_POSITIONS else 0)
+    if 0 < getattr(tokenizer, "model_max_length", 0) < 100_000:
+        limit = min(limit, tokenizer.model_max_length)
+    return limit

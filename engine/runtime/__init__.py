@@ -5,10 +5,12 @@
   backends/                              the backends (ort: onnxruntime) and open_backend, the one place that picks one
   heads                                  a graph output -> per-input results (pooled vector, token vectors, ...)
   embedder                               Embedder: the pipeline behind sentence-transformers' encode
+  reranker, pairs, scores                Reranker: cross-encoder pairs -> scores (CrossEncoder's predict, rank)
   models                                 a model argument -> a checked export folder (exported once, cached)
   pooling, postprocess, similarity, prompts, introspect, checks: the numpy and sentence-transformers parts
 """
 from .embedder import ChunkEmbeddings, Embedder, Sequences
+from .reranker import Reranker
 from .stages import EncodeStats
 
-__all__ = ["Embedder", "EncodeStats", "ChunkEmbeddings", "Sequences"]
+__all__ = ["Embedder", "Reranker", "EncodeStats", "ChunkEmbeddings", "Sequences"]

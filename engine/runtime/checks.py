@@ -12,8 +12,41 @@ from .postprocess import OUTPUT_PRECISIONS
 from .tokenize import check_unicode
 
 
+_TASK_USE = {"embed": "an embedding model (task 'embed'): load it with engine.Embedder, serve it with engine serve "
+                      "(/v1/embeddings, /embed)",
+             "rerank": "a reranker (task 'rerank', a cross-encoder scoring text pairs): load it with engine.Reranker, "
+                       "serve it with engine serve (/rerank, /v1/rerank)"}
+
+
+def check_task(manifest: dict, folder: Path, want: str) -> None:
+    """Refuse an export made for another task, naming the model's task and what runs it."""
+    have = manifest.get("task", "embed")
+    if have != want:
+        raise ConfigError(f"{folder} is {_TASK_USE.get(have, repr(have))}, so it cannot "
+                          f"{'embed text' if want == 'embed' else 'score text pairs'}")
+
+
+def check_folder_task(model: str | None, want: str) -> None:
+    """Before a model folder is exported on first use: refuse one made for the other task (a cross-encoder given to
+    an Embedder, an embedding model given to a Reranker), so no export runs for nothing. Export folders and hub ids
+    are checked once their manifest is read (check_task)."""
+    from export.crossencoder import is_cross_encoder
+    from export.manifest import MANIFEST
+
+    if want == "rerank" and model is None:
+        raise ConfigError("Reranker needs a cross-encoder: pass its model folder or export folder (the bundled default "
+                          "model is an embedding model)")
+    path = Path(str(model)).expanduser() if model is not None else None
+    if path is None or not (path / "config.json").is_file() or (path / MANIFEST).is_file():
+        return
+    have = "rerank" if is_cross_encoder(path) else "embed"
+    if have != want:
+        raise ConfigError(f"{path} is {_TASK_USE[have]}, so it cannot {'embed text' if want == 'embed' else 'score text pairs'}")
+
+
 def check_against_manifest(cfg: EmbedderConfig, manifest: dict, folder: Path) -> None:
-    """Options that are baked into an export must agree with it."""
+    """Options that are baked into an export must agree with it (and it must be an embedder)."""
+    check_task(manifest, folder, "embed")
     baked = {"pooling": manifest["pooling"], "normalize": manifest["normalize"], "precision": manifest["precision"]}
     for name, have in baked.items():
         want = getattr(cfg, name)

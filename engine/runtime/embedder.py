@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from .backend import Backend
 from .backends import BackendChoice, choose_backend, open_backend
 from .batching import Batch, id_windows, text_windows
-from .checks import check_against_manifest, check_batch_size, check_encode_options, progress_bar, texts_argument
+from .checks import check_against_manifest, check_folder_task, check_batch_size, check_encode_options, progress_bar, texts_argument
 from .dropin import SentenceTransformerAPI
 from .heads import HEADS, collect
 from .models import load_export, open_export, openvino_cache
@@ -92,6 +92,8 @@ class Embedder(SentenceTransformerAPI):
         return self
 
     def _setup(self, cfg: EmbedderConfig, st_args: dict) -> None:
+        check_folder_task(cfg.model, "embed")
+
         def load(folder: Path) -> tuple:
             manifest = load_export(folder)
             check_against_manifest(cfg, manifest, folder)

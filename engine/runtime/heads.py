@@ -37,7 +37,13 @@ def token_rows(batch: Batch, out: NDArray[np.float32]) -> list[NDArray[np.float3
     return [out[r, : lengths[r]].copy() for r in range(len(batch.index))]
 
 
-HEADS = {"pooled": Head("pooled", False, pooled_rows), "tokens": Head("tokens", True, token_rows)}
+def score_rows(batch: Batch, out: NDArray[np.float32]) -> NDArray[np.float32]:
+    """scores (B, num_labels) float32: a cross-encoder's logits per pair (the activation is applied after collect)."""
+    return out
+
+
+HEADS = {"pooled": Head("pooled", False, pooled_rows), "tokens": Head("tokens", True, token_rows),
+         "score": Head("score", False, score_rows)}
 
 
 def collect(results: Iterable[tuple[int, Batch, np.ndarray]], n: int, head: Head, row_shape: tuple[int, ...] = (),
