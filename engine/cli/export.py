@@ -41,14 +41,20 @@ def export(**kwargs) -> None:
 
 def format_summary(manifest: dict) -> str:
     """A short human summary of an export: fused ops, parity per output (the manifest's notes are logged, not here)."""
+    what = (f"reranker num_labels={manifest['num_labels']} activation={manifest['activation']}"
+            if manifest.get("task") == "rerank" else f"pooling={manifest['pooling']} normalize={manifest['normalize']}")
     lines = [
         f"exported {manifest['architecture']} ({manifest['layers']} layers, hidden {manifest['hidden_size']}) "
-        f"pooling={manifest['pooling']} normalize={manifest['normalize']} max_length={manifest['max_length']} "
-        f"precision={manifest['precision']} in {manifest['export_seconds']}s",
+        f"{what} max_length={manifest['max_length']} precision={manifest['precision']} in {manifest['export_seconds']}s",
         f"fused ops: {manifest['fused_ops']}" + ("" if manifest["attention_fused"] else "  (attention NOT fused)"),
     ]
     for graph, report in manifest["parity"].items():
         for name, o in report["outputs"].items():
+            if "order_kept" in o:  # a cross-encoder's score gate
+                lines.append(f"parity {graph}/{name}: max_abs={o['max_abs']:.3g} top{o['k']}_order_kept={o['order_kept']:.3f} "
+                             f"top{o['k']}_overlap={o['top_k_overlap']:.3f} ({report['queries']} queries x "
+                             f"{report['documents_per_query']} documents)")
+                continue
             overlap = f" top{o['neighbours_k']}_overlap={o['neighbour_overlap']:.3f}" if "neighbour_overlap" in o else ""
             lines.append(f"parity {graph}/{name}: max_abs={o['max_abs']:.3g} min_cos={o['min_cos']:.7f} mean_cos={o['mean_cos']:.7f}{overlap}")
     if "quantization" in manifest:
