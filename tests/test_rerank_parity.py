@@ -92,7 +92,6 @@ def test_long_documents_chunked_take_the_best_window(tiny_rerankers, real_texts)
     rr = Reranker(tiny_rerankers["bert"], device="cpu", long_text="chunk", chunk_stride=4)
     seqs = rr.pair_sequences([("what is a class", long_doc)])
     assert len(seqs.ids) > 3 and max(len(x) for x in seqs.ids) <= rr.max_length
-    one_by_one = [rr.score_pairs([]) for _ in ()]  # noqa: F841 - (documents the API: score_pairs takes checked pairs)
     from engine.runtime.batching import pad_batch
 
     windows = [float(rr.score_batch(pad_batch(seqs.ids, np.array([s]), rr.pad_id, 1, seqs.type_ids))[0, 0])
