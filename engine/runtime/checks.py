@@ -39,7 +39,10 @@ def check_folder_task(model: str | None, want: str) -> None:
     path = Path(str(model)).expanduser() if model is not None else None
     if path is None or not (path / "config.json").is_file() or (path / MANIFEST).is_file():
         return
-    have = "rerank" if is_cross_encoder(path) else "embed"
+    from .models import engine_errors
+
+    with engine_errors():  # a folder whose JSON cannot be read is a ModelFolderError, as its export would raise
+        have = "rerank" if is_cross_encoder(path) else "embed"
     if have != want:
         raise ConfigError(f"{path} is {_TASK_USE[have]}, so it cannot {'embed text' if want == 'embed' else 'score text pairs'}")
 
