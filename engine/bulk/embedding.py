@@ -1,7 +1,7 @@
-"""The per-window step of every embed job, local or on Ray: embed a window's texts and build its output rows.
+"""The embedding step (step.py) of every embed job, local or on Ray: embed a window's texts and build its output rows.
 
-Both executors read windows (windows.py), hand them to embedded_windows, and only differ in where the rows go: the
-local runner queues them to its writer thread, a Ray actor writes its unit's temp file itself.
+Both executors read windows (windows.py), hand them to an EmbedStep (embedded_windows), and only differ in where the
+rows go: the local runner queues them to its writer thread, a Ray actor writes its unit's temp file itself.
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from ..runtime import Embedder
-from ..runtime.prefetch import prefetch
 from .output.parts import convert, embedding_array
 from .partstats import PartStats
 from .plan import OutputPlan
+from .step import stepped_windows, window_stats
 from .windows import Window, windows
 
 Calibrate = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # first embeddings (N, D) -> int8 ranges (2, D)
@@ -23,7 +23,7 @@ Calibrate = Callable[[NDArray[np.float32]], NDArray[np.float32]]  # first embedd
 
 def embed_window(embedder: Embedder, w: Window) -> tuple[NDArray[np.float32] | None, PartStats]:
     """The window's embeddings (N, D) float32 (None when it has no text left) and its counts."""
-    stats = PartStats(rows=len(w.texts), input_rows=w.rows_in, skipped=w.skipped, emptied=w.emptied)
+    stats = window_stats(w)
     if not w.texts:
         return None, stats
     tokens, truncated = embedder.stats.real_tokens, embedder.stats.truncated
@@ -41,21 +41,30 @@ def window_table(w: Window, emb: NDArray[np.float32], plan: OutputPlan, ranges: 
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+class EmbedStep:
+    """Embed each window with one Embedder. int8 without ranges: calibrate(first embeddings) sets them before any row
+    is converted."""
+
+    def __init__(self, embedder: Embedder, plan: OutputPlan, ranges: NDArray[np.float32] | None,
+                 calibrate: Calibrate | None = None) -> None:
+        self.model, self.plan, self.ranges, self.calibrate = embedder, plan, ranges, calibrate
+        self.schema: pa.Schema | None = None
+
+    def __call__(self, w: Window) -> tuple[pa.Table | None, PartStats]:
+        emb, stats = embed_window(self.model, w)
+        if emb is None:
+            return None, stats
+        if self.ranges is None and self.plan.job.dtype == "int8":
+            self.ranges = self.calibrate(emb)
+        self.schema = self.schema or self.plan.part_schema(self.ranges)
+        return window_table(w, emb, self.plan, self.ranges, self.schema), stats
+
+
 def embedded_windows(items: Iterable[Window], embedder: Embedder, plan: OutputPlan, ranges: NDArray[np.float32] | None,
                      calibrate: Calibrate | None = None) -> Iterator[tuple[Window, pa.Table | None, PartStats]]:
-    """(window, its output rows or None, its counts) for each window, in order; the next windows are read and
-    validated in a background thread meanwhile. int8 without ranges: calibrate(first embeddings) sets them before
-    any row is converted."""
-    schema = None
-    for w in prefetch(items, depth=2):
-        emb, stats = embed_window(embedder, w)
-        table = None
-        if emb is not None:
-            if ranges is None and plan.job.dtype == "int8":
-                ranges = calibrate(emb)
-            schema = schema or plan.part_schema(ranges)
-            table = window_table(w, emb, plan, ranges, schema)
-        yield w, table, stats
+    """(window, its output rows or None, its counts) for each window, in order, through an EmbedStep (the next
+    windows are read and validated in a background thread meanwhile)."""
+    return stepped_windows(items, EmbedStep(embedder, plan, ranges, calibrate))
 
 
 def unit_windows(plan: OutputPlan, part: int, rows_per_file: list[int]) -> Iterator[Window]:

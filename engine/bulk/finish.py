@@ -34,6 +34,7 @@ def finish_run(plan: OutputPlan, ledger: Ledger, summary: Summary, progress: Pro
     summary.timings = {k: round(v, 3) for k, v in timings.items()} | {"total": round(summary.wall_seconds, 3)}
     write_success(plan.out, {
         "engine_version": ENGINE_VERSION,
+        "task": job.task,
         "fingerprint": plan.fingerprint,
         "model": plan.identity["model"],
         "model_manifest_hash": plan.identity["model_manifest_hash"],

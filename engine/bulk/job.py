@@ -1,4 +1,5 @@
-"""EmbedJob: the one frozen description of an `engine embed` run; CLI options map 1:1 to its fields."""
+"""EmbedJob: the one frozen description of an `engine embed` (task "embed") or `engine score` (task "rerank") run;
+CLI options map 1:1 to its fields."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,11 +15,12 @@ DEFAULT_ROWS_PER_PART = 100_000
 # Rows per Embedder.encode call: long enough to sort by length, short enough that progress moves (about 10 s of
 # all-MiniLM-L6-v2 on 2 CPU cores per 1,024 rows) and, on CUDA, long enough to amortize a call.
 DEFAULT_WINDOW_ROWS = {"cpu": 1024, "cuda": 8192}
+TASKS = ("embed", "rerank")  # what the job's model does: a row's embedding, or its (query, text) pair's score
 
 
 @dataclass(frozen=True)
 class EmbedJob:
-    """What to embed, where to write it, and with which Embedder."""
+    """What to embed (or score), where to write it, and with which Embedder (or Reranker, for task "rerank")."""
 
     input: str
     output: str
@@ -35,6 +37,9 @@ class EmbedJob:
     lancedb_table: str | None = None  # write into this table of the LanceDB database folder `output` (upsert by id)
     index: bool = False  # with lancedb_table: build an ANN index sized to the row count at the end
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    task: str = "embed"  # "rerank": score each row's (query_column, text_column) pair into a `score` column
+    query_column: str | None = None  # task "rerank" only (engine score's --query-column)
+    raw_scores: bool = False  # task "rerank" only: store the logits, not the model's activation of them
     # Ray (engine embed --ray; none of these changes the output, so none is in the fingerprint).
     ray: str | None = None  # None: the local runner; "local": a local Ray instance; else auto, host:port, ray://host:port
     actors: tuple[int, int] | None = None  # (min, max) actors; None: 1 up to as many as the cluster fits
@@ -50,7 +55,7 @@ class EmbedJob:
             raise ConfigError(f"on_bad_row {self.on_bad_row!r} is not one of {', '.join(BAD_ROW_POLICIES)}")
         if self.rows_per_part < 1 or (self.window_rows is not None and self.window_rows < 1):
             raise ConfigError("rows_per_part and window_rows must be positive")
-        if "embedding" in self.keep_columns or "id" in self.keep_columns:
+        if self.task == "embed" and ("embedding" in self.keep_columns or "id" in self.keep_columns):
             raise ConfigError("--keep-columns cannot name 'embedding' or 'id': the output already has those columns")
         if self.ray is None and (self.actors, self.cpus_per_actor, self.gpus_per_actor) != (None, None, None):
             raise ConfigError("--actors, --cpus-per-actor and --gpus-per-actor size Ray actors; add --ray")
@@ -61,7 +66,33 @@ class EmbedJob:
         if (self.cpus_per_actor is not None and self.cpus_per_actor <= 0) or \
                 (self.gpus_per_actor is not None and self.gpus_per_actor < 0):
             raise ConfigError("--cpus-per-actor must be positive and --gpus-per-actor not negative")
+        self._check_task()
         self._check_lancedb()
+
+    def _check_task(self) -> None:
+        """Task "rerank" writes a parquet dataset of scores, locally: refuse what only embedding has."""
+        if self.task not in TASKS:
+            raise ConfigError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.task == "embed":
+            if self.query_column is not None or self.raw_scores:
+                raise ConfigError("query_column and raw_scores are for scoring text pairs (engine score), not embedding")
+            return
+        if not self.query_column:
+            raise ConfigError("scoring text pairs needs a --query-column")
+        if self.ray is not None:
+            raise ConfigError("engine score runs locally only: --ray is not supported for scoring; drop --ray")
+        if self.lancedb_table is not None:
+            raise ConfigError("engine score writes a parquet dataset only: --lancedb-table is not supported for "
+                              "scoring; drop it (LanceDB can open the parquet dataset as is)")
+        if self.dtype != "float32":
+            raise ConfigError(f"scores are stored as float32; dtype {self.dtype!r} is for embeddings")
+        if {"score", "id"} & set(self.keep_columns):
+            raise ConfigError("--keep-columns cannot name 'score' or 'id': the output already has those columns")
+
+    @property
+    def pair_columns(self) -> tuple[str, str] | None:
+        """(query column, text column) for task "rerank", else None."""
+        return (self.query_column, self.text_column) if self.task == "rerank" else None
 
     def _check_lancedb(self) -> None:
         """Refuse the options that make no sense with (or without) --lancedb-table, naming the fix."""

@@ -82,7 +82,7 @@ class JobRun:
         """This run's summary, started: it counts the parts found finished, and the progress display starts."""
         parts = self.parts()
         self.progress.start(self.plan.total_rows, sum(parts[k]["input_rows"] for k in self.done))
-        return Summary(output=self.plan.sink.label, total_rows=self.plan.total_rows, parts_resumed=len(self.done),
+        return Summary(task=self.job.task, output=self.plan.sink.label, total_rows=self.plan.total_rows, parts_resumed=len(self.done),
                        backend=self.plan.backend)
 
     def record_part(self, part: int, stats: PartStats, seconds: float, file: str | None, size: int, **extra) -> None:

@@ -22,7 +22,7 @@ from ..runtime.backends.choice import choose_backend
 from .input import InputFile
 from .job import EmbedJob
 from .ledger import LEDGER_VERSION, fingerprint
-from .output.parts import output_schema
+from .output.parts import output_schema, score_schema
 from .output.sinks import Sink, open_sink
 
 ENGINE_VERSION = __version__  # recorded in every output part and in _SUCCESS
@@ -68,6 +68,9 @@ class OutputPlan:
 
     @property
     def dim(self) -> int:
+        """The embedding's dimension; for task "rerank", the score's labels."""
+        if self.job.task == "rerank":
+            return int(self.manifest.get("num_labels", 1))
         return int(self.manifest["embedding_dim"])
 
     @property
@@ -80,11 +83,15 @@ class OutputPlan:
 
     def part_schema(self, ranges: NDArray[np.float32] | None) -> pa.Schema:
         """The schema of every output part, metadata included."""
+        if self.job.task == "rerank":
+            return score_schema(self.id_type, self.keep_schema, self.dim, self.metadata(ranges))
         return output_schema(self.id_type, self.keep_schema, self.job.dtype, self.dim, self.metadata(ranges))
 
     def metadata(self, ranges: NDArray[np.float32] | None) -> dict:
         """The JSON metadata every output part carries: model, pooling, dtype and, for int8, the quantization ranges."""
         m, job = self.manifest, self.job
+        if job.task == "rerank":
+            return self._score_metadata()
         meta = {
             "engine_version": ENGINE_VERSION,
             "model": m["source"]["model"],
@@ -107,6 +114,26 @@ class OutputPlan:
         if job.dtype == "ubinary":
             meta["ubinary"] = "numpy.packbits(x > 0) along the dimension (sentence-transformers 'ubinary'), big-endian bits"
         return meta
+
+    def _score_metadata(self) -> dict:
+        """engine score's part metadata: the model, what the score is (activation or raw logits), the columns."""
+        m, job = self.manifest, self.job
+        return {
+            "engine_version": ENGINE_VERSION,
+            "task": "rerank",
+            "model": m["source"]["model"],
+            "model_manifest_hash": self.identity["model_manifest_hash"],
+            "architecture": m.get("architecture"),
+            "num_labels": self.dim,
+            "score": "raw logits" if job.raw_scores else f"activation {m.get('activation', 'sigmoid')!r} of the logits",
+            "precision": m["precision"],
+            "max_length": self.max_length,
+            "long_text": self.identity["long_text"],
+            "chunk_stride": self.identity["chunk_stride"],
+            "query_column": job.query_column,
+            "text_column": job.text_column,
+            "id": job.id_column or "row number",
+        }
 
 
 DIGEST_BLOCK = 256 * 1024
@@ -137,7 +164,8 @@ def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[Inp
 
     backend (BackendChoice.record()): a backend other than onnxruntime is part of it ("openvino bf16"), so a job
     resumed on another backend or precision is refused rather than mixing vectors; onnxruntime adds nothing, so the
-    fingerprints of outputs begun before there was a choice stay what they were."""
+    fingerprints of outputs begun before there was a choice stay what they were. Task "rerank" (engine score) adds
+    the query column, raw_scores, the precision and the backend, whichever it is."""
     paths = [f.path.resolve() for f in files]
     root = Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0].parent
     cfg = job.embedder
@@ -155,4 +183,8 @@ def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[Inp
         "dtype": job.dtype,
         "on_bad_row": job.on_bad_row,
         "rows_per_part": job.rows_per_part,
-    } | ({"backend": f"{backend['backend']} {backend['precision']}"} if backend and backend["backend"] != "onnxruntime" else {})
+    } | ({"backend": f"{backend['backend']} {backend['precision']}"} if backend and backend["backend"] != "onnxruntime" else {}) \
+      | ({"task": "rerank", "query_column": job.query_column, "raw_scores": job.raw_scores,
+          "precision": manifest["precision"]}
+         | ({"backend": f"{backend['backend']} {backend['precision']}"} if backend else {})
+         if job.task == "rerank" else {})

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 class Summary:
     """What a job did (this run), plus totals of the whole output."""
 
+    task: str = "embed"  # "rerank": engine score's rows are scored pairs
     output: str = ""
     rows: int = 0  # rows written by this run
     total_rows: int = 0  # input rows, all runs
@@ -54,22 +55,26 @@ class Summary:
                                "embedding_tokens_per_second": round(self.real_tokens / embed, 1) if embed else 0.0}
 
     def lines(self) -> list[str]:
+        score = self.task == "rerank"
         if self.already_complete:
             return [f"{self.output} is already complete: {self.written_rows:,} rows in {self.parts} parts; nothing to do "
-                    "(pass --overwrite to embed again)"]
+                    f"(pass --overwrite to {'score' if score else 'embed'} again)"]
         resumed = f", {self.parts_resumed} of them resumed from an earlier run" if self.parts_resumed else ""
         t, embed = self.timings, self.embed_seconds
+        step = "scoring" if score else "embedding"
         lines = [
+            f"scored {self.rows:,} pairs into {self.output} ({self.written_rows:,} rows in {self.parts} parts{resumed})"
+            if score else
             f"embedded {self.rows:,} rows into {self.output} ({self.written_rows:,} rows in {self.parts} parts{resumed})",
-            f"real tokens {self.real_tokens:,}; truncated texts {self.truncated:,}; skipped rows {self.skipped:,}; "
-            f"emptied rows {self.emptied:,}",
+            f"real tokens {self.real_tokens:,}; truncated {'pairs' if score else 'texts'} {self.truncated:,}; "
+            f"skipped rows {self.skipped:,}; emptied rows {self.emptied:,}",
             *([f"backend {self.backend['backend']} {self.backend['precision']} ({self.backend['reason']})"]
               if self.backend else []),
             f"wall time {_duration(self.wall_seconds)} (model load {_duration(t.get('model_load', 0.0))}, "
-            f"scan {_duration(t.get('scan', 0.0))}, embedding {_duration(embed)})",
+            f"scan {_duration(t.get('scan', 0.0))}, {step} {_duration(embed)})",
         ]
         if embed:
-            lines.append(f"embedding throughput {self.rows / embed:,.1f} rows/s, {self.real_tokens / embed:,.0f} tokens/s; "
+            lines.append(f"{step} throughput {self.rows / embed:,.1f} rows/s, {self.real_tokens / embed:,.0f} tokens/s; "
                          f"end to end {self.rows_per_second:,.1f} rows/s")
         return lines + self.notes
 

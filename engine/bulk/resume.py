@@ -11,6 +11,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from ..errors import OutputError
+from ..runtime.checks import check_folder_task, check_task
 from ..runtime.models import load_export, resolve_export
 from .input import list_inputs
 from .job import EmbedJob
@@ -33,13 +34,15 @@ def calibration(ledger: Ledger) -> NDArray[np.float32] | None:
 def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None) -> tuple[EmbedJob, OutputPlan, Ledger]:
     """Claim the output (a parquet folder or a LanceDB table), resolve the model (exported once into the cache;
     job.embedder.model becomes the export folder) unless its manifest is given, plan, and open (lock) the ledger;
-    refuse an output of another job."""
+    refuse an output of another job, and a model made for another task (before any export or write)."""
+    check_folder_task(job.embedder.model, job.task)
     sink = open_sink(job)
     files = sink.claim(job.input, list_inputs(job.input), job.overwrite)
     if manifest is None:
         folder = resolve_export(job.embedder, log=progress.message)  # exported once, into the cache; say so
         job = dataclasses.replace(job, embedder=dataclasses.replace(job.embedder, model=str(folder)))
         manifest = load_export(folder)
+        check_task(manifest, folder, job.task)
     plan = OutputPlan.build(job, sink, files, manifest)
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +76,7 @@ def finished_summary(plan: OutputPlan, ledger: Ledger, progress: Progress, start
     if header is None or not (out / SUCCESS).is_file() or not _reopen_if_damaged(plan, ledger, progress):
         return None
     parts = ledger.parts()
-    return Summary(output=plan.sink.label, total_rows=header["scan"]["total_rows"], written_rows=total(parts, "rows"),
+    return Summary(task=plan.job.task, output=plan.sink.label, total_rows=header["scan"]["total_rows"], written_rows=total(parts, "rows"),
                    parts=len(parts), skipped=total(parts, "skipped"), emptied=total(parts, "emptied"),
                    parts_resumed=len(parts), wall_seconds=time.perf_counter() - started, already_complete=True)
 

@@ -14,7 +14,8 @@ BAD_ROW_POLICIES = ("error", "skip", "empty")
 
 @dataclass
 class Piece:
-    """Validated rows of one chunk slice: texts to embed, their ids and kept columns, and what was dropped."""
+    """Validated rows of one chunk slice: texts to embed (or score against queries), their ids and kept columns, and
+    what was dropped."""
 
     texts: list[str]
     ids: pa.Array
@@ -22,6 +23,7 @@ class Piece:
     rows_in: int  # input rows covered, bad ones included
     skipped: int
     emptied: int
+    queries: list[str] | None = None  # engine score: each text's query (None: no pairs)
 
 
 def _bad_reason(value, invalid_utf8: bool) -> str | None:
@@ -45,24 +47,37 @@ def _bad_reason(value, invalid_utf8: bool) -> str | None:
 
 
 def apply_policy(chunk: Chunk, start: int, stop: int, policy: str, first_row: int, id_column: str | None,
-             keep_columns: tuple[str, ...] = ()) -> Piece:
-    """Rows [start, stop) of a chunk under the bad-row policy; first_row is the chunk's global row number."""
+             keep_columns: tuple[str, ...] = (), columns: tuple[str, str] | None = None) -> Piece:
+    """Rows [start, stop) of a chunk under the bad-row policy; first_row is the chunk's global row number.
+
+    columns (engine score): the (query, text) column names; each row's query is checked as its text is."""
     texts_in = chunk.texts[start:stop]
     ids = _ids(chunk, start, stop, first_row, id_column)
     keep_mask, texts, emptied = None, [], 0
+    queries = [] if columns is not None else None
     for i, value in enumerate(texts_in):
         reason = _bad_reason(value, (start + i) in chunk.bad_utf8)
+        if columns is not None:
+            query = chunk.queries[start + i]
+            q_reason = _bad_reason(query, (start + i) in chunk.bad_query_utf8)
+            reason = _pair_reason(columns, q_reason, reason)
         field = chunk.bad_fields.get(start + i) if chunk.bad_fields else None
         if reason is None and field is None:
             texts.append(value)
+            if queries is not None:
+                queries.append(query)
             continue
         if policy == "error":
             why = reason or f"invalid UTF-8 in the kept column {field!r}"
-            raise InputError(f"{chunk.file.name}, {chunk.where(start + i)} (id {ids[i].as_py()!r}): {why}; "
-                             "pass --on-bad-row skip to drop such rows or --on-bad-row empty to embed them as '' "
+            fix = ("fix the input, or pass --on-bad-row skip to drop such rows or --on-bad-row empty to score them with "
+                   "'' in place of the bad value" if columns is not None else
+                   "pass --on-bad-row skip to drop such rows or --on-bad-row empty to embed them as ''")
+            raise InputError(f"{chunk.file.name}, {chunk.where(start + i)} (id {ids[i].as_py()!r}): {why}; {fix} "
                              "(a bad kept value becomes null)")
-        if policy == "empty":  # the bad value is emptied: the text to '', a kept value to null (the reader's)
-            texts.append(value if reason is None else "")
+        if policy == "empty":  # the bad value is emptied: the text (query) to '', a kept value to null (the reader's)
+            texts.append(value if _bad_reason(value, (start + i) in chunk.bad_utf8) is None else "")
+            if queries is not None:
+                queries.append(query if q_reason is None else "")
             emptied += 1
         else:
             if keep_mask is None:
@@ -74,7 +89,16 @@ def apply_policy(chunk: Chunk, start: int, stop: int, policy: str, first_row: in
         ids = ids.filter(mask)
         keep = keep.filter(mask) if keep is not None else None
     skipped = 0 if keep_mask is None else int((~keep_mask).sum())
-    return Piece(texts=texts, ids=ids, keep=keep, rows_in=stop - start, skipped=skipped, emptied=emptied)
+    return Piece(texts=texts, ids=ids, keep=keep, rows_in=stop - start, skipped=skipped, emptied=emptied,
+                 queries=queries)
+
+
+def _pair_reason(columns: tuple[str, str], q_reason: str | None, t_reason: str | None) -> str | None:
+    """Why a (query, text) pair cannot be scored, naming the column(s), or None when it can."""
+    bad = [f"{why.replace(' text', ' value').replace('text ', 'value ')} in the {flag} {name!r}"
+           for why, flag, name in ((q_reason, "--query-column", columns[0]), (t_reason, "--text-column", columns[1]))
+           if why is not None]
+    return "; ".join(bad) or None
 
 
 def _ids(chunk: Chunk, start: int, stop: int, first_row: int, id_column: str | None) -> pa.Array:

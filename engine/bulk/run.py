@@ -1,48 +1,64 @@
-"""run_embed_job: scan the input, then read -> embed -> write parts, resumable and exactly-once.
+"""run_job: scan the input, then read -> embed (or score) -> write parts, resumable and exactly-once.
 
 Parts are planned from row numbers alone: part k holds input rows [k * rows_per_part, (k + 1) * rows_per_part), so a
 rerun plans the same parts, skips those the ledger lists as finished and redoes the rest. Reading (and validating)
-runs in a background thread, writing in another; the main thread only embeds. Memory is bounded by a few windows.
+runs in a background thread, writing in another; the main thread only runs the model. Memory is bounded by a few
+windows. The job's task chooses the model and the per-window step (step.py): an Embedder and an EmbedStep for
+`engine embed`, a Reranker and a ScoreStep for `engine score`; everything else is the same run.
 """
 from __future__ import annotations
 
 import time
 
-from ..runtime import Embedder
-from .embedding import embedded_windows, pending_windows
+from ..runtime import Embedder, Reranker
+from .embedding import EmbedStep, pending_windows
 from .job import EmbedJob
 from .jobrun import JobRun
 from .output.writer import WriterThread
 from .partstats import PartStats
 from .progress import Progress, Summary
+from .scoring import ScoreStep
+from .step import Step, stepped_windows
 
 
-def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Embedder | None = None) -> Summary:
-    """Embed job.input into job.output; resumes an unfinished output with the same fingerprint.
+def run_job(job: EmbedJob, progress: Progress | None = None, model: Embedder | Reranker | None = None) -> Summary:
+    """Embed (task "embed") or score (task "rerank") job.input into job.output; resumes an unfinished output with the
+    same fingerprint.
 
     The model is resolved once (a model folder is exported into the cache on first use); the job's identity comes
     from the export's manifest, so a resume with other options is refused before a backend is opened.
     """
-    with JobRun(job, progress, embedder.manifest if embedder is not None else None) as run:
+    with JobRun(job, progress, model.manifest if model is not None else None) as run:
         if run.complete is not None:
             return run.complete
-        embedder = embedder or Embedder.from_config(run.job.embedder)
+        model = model or (Reranker if run.job.task == "rerank" else Embedder).from_config(run.job.embedder)
         run.model_loaded()
-        run.scan(embedder.device)
-        return run.finish(_embed(run, embedder))
+        run.scan(model.device)
+        return run.finish(_run(run, _step(run, model)))
 
 
-def _embed(run: JobRun, embedder: Embedder) -> Summary:
-    """Embed the rows of every unfinished part, handing row groups and part commits to the writer thread."""
+def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Embedder | None = None) -> Summary:
+    """run_job under its older name (engine embed's callers)."""
+    return run_job(job, progress, embedder)
+
+
+def _step(run: JobRun, model: Embedder | Reranker) -> Step:
+    """The job's per-window step: scores for task "rerank", embeddings otherwise."""
+    if run.job.task == "rerank":
+        return ScoreStep(model, run.plan)
+    return EmbedStep(model, run.plan, run.ranges, run.calibrate)
+
+
+def _run(run: JobRun, step: Step) -> Summary:
+    """Run the step over the rows of every unfinished part, handing row groups and part commits to the writer thread."""
     summary = run.summary()
-    started, encode_before = time.perf_counter(), embedder.stats.seconds
+    started, encode_before = time.perf_counter(), step.model.stats.seconds
     writer = WriterThread(run.plan.sink.open_part,
                           lambda part, payload, name, size, extra=None: run.record_part(part, *payload, name, size,
                                                                                         **(extra or {})))
     open_parts: dict[int, tuple[PartStats, float]] = {}  # part -> (its counts so far, when it started)
     try:
-        for w, table, stats in embedded_windows(pending_windows(run.plan, run.done), embedder, run.plan, run.ranges,
-                                                run.calibrate):
+        for w, table, stats in stepped_windows(pending_windows(run.plan, run.done), step):
             counts, t0 = open_parts.setdefault(w.part, (PartStats(), time.perf_counter()))
             if table is not None:
                 writer.put(("rows", w.part, table))
@@ -57,5 +73,5 @@ def _embed(run: JobRun, embedder: Embedder) -> Summary:
         raise
     writer.close()
     run.timings["embed"] = time.perf_counter() - started
-    run.timings["encode"] = embedder.stats.seconds - encode_before
+    run.timings["encode"] = step.model.stats.seconds - encode_before
     return summary

@@ -39,7 +39,7 @@ def read_chunks(job: EmbedJob, files: list[InputFile], rows: range | None = None
             continue
         row = base
         for chunk in read_file(f, job.text_column, job.id_column, job.keep_columns, job.window_rows,
-                               start_row=max(0, start - base)):
+                               start_row=max(0, start - base), query_column=job.query_column):
             row = base + chunk.file_row
             if stop is not None and row + len(chunk.texts) > stop:
                 chunk = chunk.slice(0, max(0, stop - row))
@@ -62,7 +62,8 @@ def scan_input(job: EmbedJob, files: list[InputFile], spill_parent: Path, progre
     spill = KeySpill(spill_parent) if check_ids else None
     try:
         for row, chunk in read_chunks(job, files):
-            piece = apply_policy(chunk, 0, len(chunk.texts), job.on_bad_row, row, job.id_column)  # raises under 'error'
+            piece = apply_policy(chunk, 0, len(chunk.texts), job.on_bad_row, row, job.id_column,
+                                 columns=job.pair_columns)  # raises under 'error'
             n = len(chunk.texts)
             total += n
             per_file[chunk.file.name] += n

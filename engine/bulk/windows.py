@@ -14,10 +14,11 @@ from .scan import read_chunks
 
 @dataclass
 class Window:
-    """Validated rows of one part handed to the Embedder at once; the last window of a part closes it."""
+    """Validated rows of one part handed to the Embedder (or Reranker) at once; the last window of a part closes it."""
 
     part: int
     texts: list[str]
+    queries: list[str] | None  # task "rerank": each text's query
     ids: pa.Array | None
     keep: pa.Table | None
     rows_in: int
@@ -38,7 +39,8 @@ def windows(job: EmbedJob, files: list[InputFile], done: set[int], keep_schema: 
         texts = [t for p in buf for t in p.texts]
         ids = pa.concat_arrays([p.ids.cast(id_type) for p in buf]) if buf else None
         keep = pa.concat_tables([p.keep.cast(keep_schema) for p in buf]) if buf and keep_schema.names else None
-        w = Window(part=current, texts=texts, ids=ids, keep=keep, rows_in=sum(p.rows_in for p in buf),
+        queries = [q for p in buf for q in p.queries] if job.pair_columns else None
+        w = Window(part=current, texts=texts, queries=queries, ids=ids, keep=keep, rows_in=sum(p.rows_in for p in buf),
                    skipped=sum(p.skipped for p in buf), emptied=sum(p.emptied for p in buf), closes_part=closes)
         buf.clear()
         return w
@@ -53,7 +55,8 @@ def windows(job: EmbedJob, files: list[InputFile], done: set[int], keep_schema: 
                     yield flush(True)
                 current = part
             if part not in done:
-                buf.append(apply_policy(chunk, pos, end, job.on_bad_row, row, job.id_column, job.keep_columns))
+                buf.append(apply_policy(chunk, pos, end, job.on_bad_row, row, job.id_column, job.keep_columns,
+                                        job.pair_columns))
                 if sum(len(p.texts) for p in buf) >= W:
                     yield flush(False)
             pos = end

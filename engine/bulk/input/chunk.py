@@ -19,6 +19,8 @@ class Chunk:
     bad_utf8: set[int] = field(default_factory=set)  # chunk positions whose bytes were not valid UTF-8
     bad_fields: dict[int, str] = field(default_factory=dict)  # chunk position -> kept column whose value was not UTF-8
     line_numbers: list[int] | None = None  # 1-based physical lines (txt / jsonl), for messages
+    queries: list | None = None  # engine score: the raw values of the query column, like texts (None: no pairs)
+    bad_query_utf8: set[int] = field(default_factory=set)  # chunk positions whose query bytes were not valid UTF-8
 
     def where(self, i: int) -> str:
         """Human location of chunk row i inside its file."""
@@ -34,4 +36,6 @@ class Chunk:
                      columns=self.columns.slice(start, stop - start),
                      bad_utf8={i - start for i in self.bad_utf8 if start <= i < stop},
                      bad_fields={i - start: c for i, c in self.bad_fields.items() if start <= i < stop},
-                     line_numbers=self.line_numbers[start:stop] if self.line_numbers is not None else None)
+                     line_numbers=self.line_numbers[start:stop] if self.line_numbers is not None else None,
+                     queries=self.queries[start:stop] if self.queries is not None else None,
+                     bad_query_utf8={i - start for i in self.bad_query_utf8 if start <= i < stop})

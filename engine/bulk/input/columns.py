@@ -11,12 +11,13 @@ from .files import InputFile
 
 
 def check_columns(f: InputFile, available, text_column: str, id_column: str | None,
-                  keep_columns: tuple[str, ...], where: str = "") -> None:
+                  keep_columns: tuple[str, ...], where: str = "", query_column: str | None = None) -> None:
     """Raise MissingColumnError listing the available columns when a named one is absent."""
-    if text_column in available and (id_column is None or id_column in available) and all(c in available for c in keep_columns):
+    if text_column in available and (id_column is None or id_column in available) and \
+            (query_column is None or query_column in available) and all(c in available for c in keep_columns):
         return
-    wanted = [("--text-column", text_column)] + ([("--id-column", id_column)] if id_column else []) \
-        + [("--keep-columns", c) for c in keep_columns]
+    wanted = ([("--query-column", query_column)] if query_column else []) + [("--text-column", text_column)] \
+        + ([("--id-column", id_column)] if id_column else []) + [("--keep-columns", c) for c in keep_columns]
     for flag, name in wanted:
         if name not in available:
             raise MissingColumnError(f"{f.name}{where}: no column {name!r} ({flag}); available columns: "

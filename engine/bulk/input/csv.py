@@ -13,7 +13,7 @@ CSV_BLOCK = 4 << 20  # bytes pyarrow parses at once; a record must fit in one bl
 CSV_MAX_BLOCK = 1 << 30
 
 
-def read_csv(f, text_column, id_column, keep_columns, chunk_rows):
+def read_csv(f, text_column, id_column, keep_columns, chunk_rows, query_column=None):
     """CSV: the text, id and kept columns are read as bytes and decoded here (never type-inferred: '007' stays '007').
 
     A record longer than the block pyarrow parses at once is retried with a 4x larger block, up to 1 GiB.
@@ -22,7 +22,8 @@ def read_csv(f, text_column, id_column, keep_columns, chunk_rows):
     block, done = CSV_BLOCK, 0  # rows already yielded, skipped when a retry reads the file again
     while True:
         try:
-            for chunk in _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, block, done):
+            for chunk in _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, block, done,
+                                     query_column):
                 yield chunk
                 done += len(chunk.texts)
             return
@@ -34,15 +35,15 @@ def read_csv(f, text_column, id_column, keep_columns, chunk_rows):
                              "check the quoting of the records that follow") from None
 
 
-def _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, block, skip):
+def _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, block, skip, query_column=None):
     parse = pacsv.ParseOptions(newlines_in_values=True)
     read = pacsv.ReadOptions(block_size=block)
     with pa.input_stream(str(f.path), compression="gzip" if f.compressed else None) as source:
         # First the header only: the column names, to report a missing one with the list.
         names = pacsv.open_csv(source, parse_options=parse, read_options=read,
                                convert_options=pacsv.ConvertOptions(column_types={text_column: pa.binary()})).schema.names
-        check_columns(f, names, text_column, id_column, keep_columns)
-    wanted = list(dict.fromkeys([text_column] + others))
+        check_columns(f, names, text_column, id_column, keep_columns, query_column=query_column)
+    wanted = list(dict.fromkeys([text_column] + others + ([query_column] if query_column else [])))
     convert = pacsv.ConvertOptions(column_types={c: pa.binary() for c in wanted}, include_columns=wanted)
     with pa.input_stream(str(f.path), compression="gzip" if f.compressed else None) as source:
         reader = pacsv.open_csv(source, parse_options=parse, convert_options=convert, read_options=read)
@@ -59,8 +60,9 @@ def _csv_chunks(f, text_column, id_column, keep_columns, others, chunk_rows, blo
                 columns, bad_fields = {}, {}
                 for c in others:
                     columns[c] = _decode_field(f, part.column(c).to_pylist(), c, c == id_column, file_row, bad_fields)
+                queries, bad_q = decode_all(part.column(query_column).to_pylist()) if query_column else (None, set())
                 yield Chunk(file=f, file_row=file_row, texts=texts, columns=pa.table(columns) if columns else pa.table({}),
-                            bad_utf8=bad, bad_fields=bad_fields)
+                            bad_utf8=bad, bad_fields=bad_fields, queries=queries, bad_query_utf8=bad_q)
             row += batch.num_rows
 
 

@@ -18,14 +18,14 @@ from .txt import read_txt
 
 
 def read_file(f: InputFile, text_column: str, id_column: str | None, keep_columns: tuple[str, ...],
-              chunk_rows: int, start_row: int = 0) -> Iterator[Chunk]:
+              chunk_rows: int, start_row: int = 0, query_column: str | None = None) -> Iterator[Chunk]:
     """Chunks of at most chunk_rows rows from one file, from row start_row on (parquet skips the row groups before it
     unread; the line formats read and drop the rows before it); corrupt or unreadable files raise InputError naming
-    the file."""
+    the file. query_column (engine score): its values are read as the chunks' queries, checked like the texts."""
     reader = {"parquet": read_parquet, "jsonl": read_jsonl, "csv": read_csv, "txt": read_txt}[f.format]
     args = (f, text_column, id_column, keep_columns, chunk_rows) + ((start_row,) if f.format == "parquet" else ())
     try:
-        for chunk in reader(*args):
+        for chunk in reader(*args, **({"query_column": query_column} if query_column is not None else {})):
             n = len(chunk.texts)
             if chunk.file_row + n <= start_row:
                 continue

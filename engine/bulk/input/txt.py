@@ -9,8 +9,8 @@ from .columns import check_columns, decode, open_binary
 TXT_COLUMN = "text"  # the only column of a .txt input
 
 
-def read_txt(f, text_column, id_column, keep_columns, chunk_rows):
-    check_columns(f, [TXT_COLUMN], text_column, id_column, keep_columns)
+def read_txt(f, text_column, id_column, keep_columns, chunk_rows, query_column=None):
+    check_columns(f, [TXT_COLUMN], text_column, id_column, keep_columns, query_column=query_column)
     with open_binary(f) as fh:
         texts, lines, bad, row, lineno = [], [], set(), 0, 0
         for raw in fh:

@@ -45,6 +45,22 @@ def output_schema(id_type: pa.DataType, keep: pa.Schema, dtype: str, dim: int, m
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
 
 
+def score_schema(id_type: pa.DataType, keep: pa.Schema, num_labels: int, metadata: dict) -> pa.Schema:
+    """engine score's parts: id, the kept columns, score (float32, or fixed_size_list<float32>[num_labels] for more
+    than one label); metadata as output_schema's."""
+    score = pa.float32() if num_labels == 1 else pa.list_(pa.float32(), num_labels)
+    fields = [pa.field("id", id_type, nullable=False)] + list(keep) + [pa.field("score", score, nullable=False)]
+    return pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
+
+
+def score_array(scores: NDArray[np.float32]) -> pa.Array:
+    """(N,) scores as a float32 array; (N, L) as a fixed-size-list array of L float32 each."""
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    if scores.ndim == 1:
+        return pa.array(scores, type=pa.float32())
+    return pa.FixedSizeListArray.from_arrays(pa.array(scores.reshape(-1), type=pa.float32()), scores.shape[1])
+
+
 def convert(emb: NDArray[np.float32], dtype: str, ranges: NDArray[np.float32] | None) -> NDArray:
     """float32 (N, D) embeddings to the stored dtype.
 
@@ -94,10 +110,15 @@ class PartWriter:
         self.rows = 0
         # Embeddings: no dictionary (random floats only grow a dictionary, and slowly) and, for float32, byte-stream-
         # split, which lets zstd find the shared exponent bytes (about -19% on all-MiniLM-L6-v2 vectors, and faster).
-        float32 = schema.field("embedding").type.value_type == pa.float32()
+        # The same for scores (engine score): float32, or lists of float32. Either column is the schema's last.
+        value = schema.field(len(schema.names) - 1)
+        listed = pa.types.is_fixed_size_list(value.type)
+        element = value.type.value_type if listed else value.type
+        split = [f"{value.name}.list.element" if listed else value.name] if element == pa.float32() else False
         self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd", compression_level=1,
-                                        write_statistics=["id"], use_dictionary=[n for n in schema.names if n != "embedding"],
-                                        use_byte_stream_split=["embedding.list.element"] if float32 else False)
+                                        write_statistics=["id"],
+                                        use_dictionary=[n for n in schema.names if n != value.name],
+                                        use_byte_stream_split=split)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
