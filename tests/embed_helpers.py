@@ -45,13 +45,13 @@ def write_corpus(path: Path, fmt: str, texts: list, ids: list | None = None, ext
     return path
 
 
-def run(args: list[str]):
-    """Invoke `engine embed ARGS` in-process; returns the click Result."""
-    return CliRunner().invoke(main, ["embed", *[str(a) for a in args]], catch_exceptions=False)
+def run(args: list[str], command: str = "embed"):
+    """Invoke `engine embed ARGS` (or another command's) in-process; returns the click Result."""
+    return CliRunner().invoke(main, [command, *[str(a) for a in args]], catch_exceptions=False)
 
 
-def crash_before_part_record(monkeypatch, part: int, args: list) -> None:
-    """Run `engine embed ARGS` and crash as part `part` is about to be recorded in the ledger: its rows are written,
+def crash_before_part_record(monkeypatch, part: int, args: list, command: str = "embed") -> None:
+    """Run `engine embed ARGS` (or `engine score ARGS`) and crash as part `part` is about to be recorded in the ledger: its rows are written,
     its record never lands (the riskiest moment for exactly-once)."""
     real_append = ledger_mod.Ledger.append
 
@@ -63,7 +63,7 @@ def crash_before_part_record(monkeypatch, part: int, args: list) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(ledger_mod.Ledger, "append", failing_append)
         with pytest.raises(RuntimeError, match="simulated crash"):
-            run(args)
+            run(args, command)
 
 
 def read_output(folder: Path) -> pa.Table:

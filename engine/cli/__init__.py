@@ -16,9 +16,10 @@ def _register() -> None:
     from .embed import embed
     from .export import export
     from .inspect import inspect
+    from .score import score
     from .serve import serve
 
-    for command in (export, embed, inspect, serve, bench):
+    for command in (export, embed, score, inspect, serve, bench):
         main.add_command(command)
 
 

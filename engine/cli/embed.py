@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import click
 
-from ..bulk.job import BAD_ROW_POLICIES, DEFAULT_ROWS_PER_PART, DTYPES, EmbedJob
+from ..bulk.job import DTYPES, EmbedJob
 from ..config import EmbedderConfig
 from .errors import handle_errors
+from .joboptions import job_options
 from .options import embedder_options
-
-
-def _columns(_ctx, _param, value: str | None) -> tuple[str, ...]:
-    return tuple(c.strip() for c in value.split(",") if c.strip()) if value else ()
 
 
 def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
@@ -30,18 +27,8 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 @click.argument("input", metavar="INPUT")
 @click.argument("output", metavar="OUTPUT", type=click.Path(file_okay=False))
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
-@click.option("--id-column", default=None, help="Column holding unique ids. Default: the row number across the whole input.")
-@click.option("--keep-columns", callback=_columns, default=None, metavar="A,B", help="Columns copied to the output (others are dropped).")
+@job_options("Embedder", "Null, empty, non-string or invalid UTF-8 text: stop, drop the row, or embed ''.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Stored embedding type.")
-@click.option("--on-bad-row", type=click.Choice(BAD_ROW_POLICIES), default="error", show_default=True,
-              help="Null, empty, non-string or invalid UTF-8 text: stop, drop the row, or embed ''.")
-@click.option("--allow-duplicate-ids", is_flag=True, help="Do not refuse repeated ids.")
-@click.option("--overwrite", is_flag=True, help="Delete OUTPUT's contents and start over.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing (errors still go to stderr).")
-@click.option("--rows-per-part", type=click.IntRange(min=1), default=DEFAULT_ROWS_PER_PART, show_default=True,
-              help="Input rows per output part (the unit of resume).")
-@click.option("--window-rows", type=click.IntRange(min=1), default=None,
-              help="Rows handed to the Embedder at once (length-sorted inside). Default: 1024 on CPU, 8192 on CUDA.")
 @click.option("--lancedb-table", default=None, metavar="NAME",
               help="Write into table NAME of the LanceDB database folder OUTPUT (rows upserted by id), not parquet.")
 @click.option("--index", is_flag=True,
