@@ -81,6 +81,7 @@ class JobRun:
     def summary(self) -> Summary:
         """This run's summary, started: it counts the parts found finished, and the progress display starts."""
         parts = self.parts()
+        self.progress.label = "score" if self.job.task == "rerank" else "embed"
         self.progress.start(self.plan.total_rows, sum(parts[k]["input_rows"] for k in self.done))
         return Summary(task=self.job.task, output=self.plan.sink.label, total_rows=self.plan.total_rows, parts_resumed=len(self.done),
                        backend=self.plan.backend)

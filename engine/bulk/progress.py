@@ -99,6 +99,7 @@ class Progress:
         self.total = 0
         self.done = 0
         self.tokens = 0
+        self.label = "embed"  # what the progress lines say is running ("score" for engine score)
         self._start_done = 0
         self._started = time.perf_counter()
         self._last = 0.0
@@ -154,7 +155,7 @@ class Progress:
             filled = int(width * frac)
             self.stream.write(f"\r\033[K[{'#' * filled}{'.' * (width - filled)}] {100 * frac:5.1f}% {stats}")
         else:
-            self.stream.write(f"embed: {100 * frac:5.1f}% {stats}\n")
+            self.stream.write(f"{self.label}: {100 * frac:5.1f}% {stats}\n")
         self.stream.flush()
 
     def finish(self, summary: Summary) -> None:
