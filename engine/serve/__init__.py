@@ -1,4 +1,5 @@
-"""`engine serve`: an OpenAI-, infinity- and TEI-compatible embedding server with cross-request dynamic batching.
+"""`engine serve`: an OpenAI-, infinity- and TEI-compatible embedding server (and a TEI-, Cohere- and Jina-compatible
+reranker server for a cross-encoder) with cross-request dynamic batching.
 
   config         ServeConfig (frozen, validated)
   jsonbody       a body as JSON: nesting depth bounded before parsing, JSON type names in refusals
@@ -12,7 +13,12 @@
   errors         the server's errors and their HTTP statuses and bodies (and which API family a path is), in one place
   state          ServerState: what every route shares
   transport      API key, bounded body reads, disconnect-aware waiting, counting, the heartbeat response
+  model          which model a server runs: an Embedder, or a Reranker (task 'rerank', from the export's manifest)
   embedding      one embedding request, whatever its route
+  rerank_schemas rerank bodies (TEI's /rerank, Cohere's and Jina's /v1/rerank, /v2/rerank) -> RerankRequest
+  rerank         one rerank request: pairs tokenized off the loop, scored through the batcher's "score" head
+  rerank_responses scores -> TEI's and Cohere's / Jina's rerank bodies, highest score first
+  rerank_routes  POST /rerank, /v1/rerank, /v2/rerank
   openai_routes  /v1/embeddings, /embeddings, /v1/models, /models, /v1/models/{id}
   tei_routes     POST /, /embed, /embed_all, /similarity, /tokenize, /decode, /invocations; GET /info, /, /ping
   app            the Starlette app: both route families, /health, /metrics, JSON 404 / 405

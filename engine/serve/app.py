@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from .errors import MethodNotAllowed, NotFound, error_response, flavor_of
 from .openai_routes import openai_routes
+from .rerank_routes import rerank_routes
 from .state import ServerState
 from .tei_routes import tei_routes
 
@@ -22,7 +23,9 @@ __all__ = ["ServerState", "build_app"]
 
 def build_app(state: ServerState) -> Starlette:
     """openai_routes (POST /v1/embeddings, /embeddings; GET /v1/models[/{id}], /models[/{id}]), tei_routes (POST /,
-    /embed, /embed_all, /similarity, /tokenize, /decode, /invocations; GET /info, /, /ping), GET /health, /metrics."""
+    /embed, /embed_all, /similarity, /tokenize, /decode, /invocations; GET /info, /, /ping), rerank_routes (POST
+    /rerank, /v1/rerank, /v2/rerank), GET /health, /metrics. Every route is there whatever the model's task; one of
+    the other task answers 400 naming the model's task."""
 
     async def health(_request: Request) -> Response:
         if state.ready and not state.draining:
@@ -55,10 +58,11 @@ def build_app(state: ServerState) -> Starlette:
         await asyncio.get_running_loop().run_in_executor(None, state.batcher.stop)
         state.lanes.shutdown()
 
-    routes = [*openai_routes(state), *tei_routes(state, health), Route("/health", health, methods=["GET"]),
+    routes = [*openai_routes(state), *tei_routes(state, health), *rerank_routes(state), Route("/health", health, methods=["GET"]),
               Route("/metrics", metrics, methods=["GET"])]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: http_error, 405: http_error})
 
 
-ROUTE_SUMMARY = ("POST /v1/embeddings, /embeddings, /, /embed, /embed_all, /similarity, /tokenize, /decode; "
+ROUTE_SUMMARY = ("POST /v1/embeddings, /embeddings, /, /embed, /embed_all, /similarity, /tokenize, /decode, /rerank, "
+                 "/v1/rerank, /v2/rerank; "
                  "GET /v1/models, /models, /info, /health, /metrics")

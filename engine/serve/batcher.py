@@ -13,7 +13,8 @@ requests fail (SequenceFailed, a 4xx naming the input), and every other request 
 every sequence of a batch shared by several requests fails alone, the model itself is failing: they get a 500.
 
 Each request names the runtime head it wants ("pooled": one vector per sequence; "tokens": per-token vectors, TEI's
-/embed_all); a round packs the sequences of each head into batches of their own.
+/embed_all; "score": a reranker's logits per (query, document) pair, whose batches carry segment ids); a round packs
+the sequences of each head into batches of their own.
 
 CPU: one inference at a time (the session uses every thread). Tokenization runs before admission, in the server's
 tokenizer thread, so it overlaps inference on CPU and CUDA alike.
@@ -30,7 +31,8 @@ from collections import deque
 import numpy as np
 from numpy.typing import NDArray
 
-from ..runtime import Embedder, Sequences
+from ..runtime import Embedder, Reranker, Sequences
+from ..runtime.pairs import PairSequences
 from ..runtime.batching import pad_batch, plan_batches
 from ..runtime.heads import HEADS
 from .errors import PayloadTooLarge, QueueFull, ShuttingDown
@@ -38,12 +40,13 @@ from .jobs import Job, SequenceFailed, resolve
 from .metrics import Metrics
 
 log = logging.getLogger("engine.serve")
+SCORE = "score"  # the reranker's head: pair sequences, padded with their segment ids
 
 
 class Batcher:
     """Admission (token-bounded queue), round-robin scheduling, and the inference thread."""
 
-    def __init__(self, embedder: Embedder, metrics: Metrics, max_queued_tokens: int, max_wait_s: float,
+    def __init__(self, embedder: Embedder | Reranker, metrics: Metrics, max_queued_tokens: int, max_wait_s: float,
                  round_tokens: int) -> None:
         self.embedder, self.metrics = embedder, metrics
         self.max_queued_tokens, self.max_wait_s, self.round_tokens = max_queued_tokens, max_wait_s, round_tokens
@@ -74,17 +77,18 @@ class Batcher:
             self._cond.notify_all()
         self._thread.join()
 
-    async def embed(self, seqs: Sequences, head: str = "pooled"):
+    async def embed(self, seqs: Sequences | PairSequences, head: str = "pooled"):
         """Per-sequence results of seqs, in order: (S, D) float32 vectors, or for head "tokens" a list of (t, H)
         arrays. Cancelling the caller drops unscheduled sequences."""
         return await self.wait(self.submit(seqs, head))
 
-    def submit(self, seqs: Sequences, head: str = "pooled") -> Job:
+    def submit(self, seqs: Sequences | PairSequences, head: str = "pooled") -> Job:
         """Admit seqs (or raise PayloadTooLarge / QueueFull / ShuttingDown); on the event loop's thread."""
         loop = asyncio.get_running_loop()
         lengths = np.fromiter((len(x) for x in seqs.ids), dtype=np.int64, count=len(seqs.ids))
         n = len(seqs.ids)
-        out = [None] * n if HEADS[head].ragged else np.empty((n, self.embedder.dim), dtype=np.float32)
+        width = self.embedder.num_labels if head == SCORE else getattr(self.embedder, "dim", 0)
+        out = [None] * n if HEADS[head].ragged else np.empty((n, width), dtype=np.float32)
         job = Job(seqs, lengths, np.argsort(-lengths, kind="stable"), out, loop, loop.create_future(),
                   time.perf_counter(), head)
         self._admit(job)
@@ -198,6 +202,8 @@ class Batcher:
     def _run_head(self, work: list[tuple[Job, int, int]], head: str) -> None:
         owners = [(job, int(i)) for job, a, b in work for i in job.order[a:b]]
         ids = [job.seqs.ids[i] for job, i in owners]
+        if head == SCORE:  # ids and segment ids travel together: (ids, type_ids)
+            ids = (ids, [job.seqs.type_ids[i] for job, i in owners])
         lengths = np.concatenate([job.lengths[job.order[a:b]] for job, a, b in work])
         emb = self.embedder
         for rows in plan_batches(lengths, emb.max_batch_tokens, None, emb.pad_multiple):
@@ -235,10 +241,14 @@ class Batcher:
         """One padded batch through the model, its results scattered to their requests (each resolved when complete);
         the model's error if it failed."""
         emb = self.embedder
-        batch = pad_batch(ids, rows, emb.pad_id, emb.pad_multiple)
         started = time.perf_counter()
         try:
-            out = emb.embed_batch(batch, head)
+            if head == SCORE:
+                batch = pad_batch(ids[0], rows, emb.pad_id, emb.pad_multiple, ids[1])
+                out = emb.score_batch(batch)
+            else:
+                batch = pad_batch(ids, rows, emb.pad_id, emb.pad_multiple)
+                out = emb.embed_batch(batch, head)
         except Exception as err:  # noqa: BLE001 - the caller splits the batch; the server keeps serving
             return err
         self._observe(batch, time.perf_counter() - started)

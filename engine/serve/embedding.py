@@ -42,6 +42,7 @@ async def _answer(request: Request, state: ServerState, flavor: str, parse, rend
     route, started = request.url.path, time.perf_counter()
     try:
         authorize(request, state.cfg.api_key)
+        state.require("embed", route)
         body = await read_body(request, state.cfg.max_request_bytes)
         parsed = await parse_in_lane(parse, body, state.limits, state.lanes)
         if head not in state.embedder.heads:

@@ -107,10 +107,17 @@ class MissingHead(RequestError):
     code = "unsupported_by_model"
 
 
+class WrongTask(RequestError):
+    """A route of the other task: an embedding route on a reranker, a rerank route on an embedding model (or on a
+    classifier with more than one label). 400 on every route, the message naming the model's task."""
+
+    code = "wrong_task"
+
+
 # status per error class; InvalidRequest is 422 on TEI's route (TEI answers validation errors with 422)
 _STATUS = {MalformedRequest: 400, InvalidRequest: 400, DimensionsOutOfRange: 400, PayloadTooLarge: 413,
            QueueFull: 429, Unauthorized: 401, ShuttingDown: 503, NotFound: 404, MethodNotAllowed: 405, MissingHead: 424,
-           RequestTimeout: 408, HeadersTooLarge: 431}
+           RequestTimeout: 408, HeadersTooLarge: 431, WrongTask: 400}
 _OPENAI_TYPE = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
                 405: "invalid_request_error", 408: "invalid_request_error", 413: "invalid_request_error",
                 422: "invalid_request_error", 424: "invalid_request_error", 429: "rate_limit_error",
@@ -118,7 +125,7 @@ _OPENAI_TYPE = {400: "invalid_request_error", 401: "authentication_error", 404: 
 _TEI_TYPE = {400: "Validation", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 408: "Validation",
              413: "Validation", 422: "Validation", 424: "Backend", 429: "Overloaded", 431: "Validation", 500: "Backend",
              503: "Unhealthy"}
-OPENAI_PREFIXES = ("/v1/", "/embeddings", "/models")  # OpenAI's (and infinity's) paths; every other path is TEI's
+OPENAI_PREFIXES = ("/v1/", "/v2/", "/embeddings", "/models")  # OpenAI's, infinity's and Cohere's paths; the rest TEI's
 
 
 def flavor_of(path: str) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..runtime import Sequences
+from ..runtime.pairs import PairSequences
 
 
 class SequenceFailed(Exception):
@@ -24,7 +25,7 @@ class SequenceFailed(Exception):
 class Job:
     """One request's sequences and where their vectors go."""
 
-    seqs: Sequences
+    seqs: Sequences | PairSequences  # a reranker's jobs hold pair sequences (with segment ids)
     lengths: NDArray[np.int64]  # (S,) tokens per sequence
     order: NDArray[np.int64]  # (S,) sequence indices, longest first: the order they are scheduled in
     out: object  # (S, D) float32 for the pooled head, a list of S (t, H) arrays for the tokens head; filled as batches finish

@@ -18,6 +18,8 @@ class Metrics:
         self.request_seconds = Histogram("engine_request_seconds", "Time from a request's arrival to its answer",
                                          ["route"], buckets=_SECONDS, registry=r)
         self.input_tokens = Counter("engine_input_tokens", "Tokens the model saw (special tokens included)", ["route"], registry=r)
+        self.rerank_pairs = Counter("engine_rerank_pairs", "Query-document pairs a rerank route scored", ["route"],
+                                    registry=r)
         self.batch_sequences = Histogram("engine_batch_sequences", "Sequences per padded batch", buckets=_POWERS, registry=r)
         self.batch_padded_tokens = Histogram("engine_batch_padded_tokens", "Padded tokens (rows x length) per batch",
                                              buckets=_POWERS, registry=r)

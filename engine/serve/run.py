@@ -31,37 +31,51 @@ def serve(cfg: ServeConfig) -> None:
     providers = ", ".join(state.embedder.providers)
     choice = state.embedder.backend_choice
     log.info("engine serve: backend %s: %s", choice.label, choice.reason)
-    log.info("engine serve: ready on http://%s:%d (model %s, device %s, providers %s)", shown, port, cfg.model_name,
-             state.embedder.device, providers)
+    log.info("engine serve: ready on http://%s:%d (model %s, device %s, providers %s) task %s", shown, port,
+             cfg.model_name, state.embedder.device, providers, state.task)
     run_uvicorn(state, sock)
 
 
 def load_state(cfg: ServeConfig):
-    """Embedder loaded and warmed (one batch run), batcher started: the server's shared state."""
-    import numpy as np
-
-    from ..runtime import Embedder
-    from ..runtime.batching import pad_batch
+    """The model (an Embedder, or a Reranker for a cross-encoder) loaded and warmed (one batch run), batcher started:
+    the server's shared state."""
     from ..runtime.tokenize import special_affixes
     from .app import ServerState
     from .batcher import Batcher
     from .metrics import Metrics
+    from .model import open_model, task_of
     from .schemas import Limits
 
-    embedder = Embedder.from_config(cfg.embedder)
-    warm = embedder.sequences(["warm-up: the first batch allocates the session's buffers."])
-    embedder.embed_batch(pad_batch(warm.ids, np.arange(len(warm.ids)), embedder.pad_id, embedder.pad_multiple))
-    embedder.reset_stats()
+    model = open_model(cfg.embedder)
+    _warm_up(model, task_of(model))
     metrics = Metrics()
-    batcher = Batcher(embedder, metrics, cfg.max_queued_tokens, cfg.max_wait_ms / 1000,
-                      ROUND_BATCHES * embedder.max_batch_tokens)
+    batcher = Batcher(model, metrics, cfg.max_queued_tokens, cfg.max_wait_ms / 1000,
+                      ROUND_BATCHES * model.max_batch_tokens)
     batcher.start()
-    prefix, suffix = special_affixes(embedder.rust_tokenizer)
-    vocab, rows = embedder.rust_tokenizer.get_vocab_size(), embedder.manifest.get("vocab_size")
+    tokenizer = model.tokenizer if task_of(model) == "rerank" else model.rust_tokenizer
+    prefix, suffix = special_affixes(tokenizer)
+    vocab, rows = tokenizer.get_vocab_size(), model.manifest.get("vocab_size")
     table_rows = rows if type(rows) is int and 0 < rows < vocab else None  # ids past the embedding table fail in the model
-    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=table_rows or vocab, dim=embedder.dim, prefix=tuple(prefix),
+    dim = model.num_labels if task_of(model) == "rerank" else model.dim
+    limits = Limits(max_inputs=cfg.max_inputs, vocab_size=table_rows or vocab, dim=dim, prefix=tuple(prefix),
                     suffix=tuple(suffix), max_text_chars=cfg.max_text_chars, table_rows=table_rows)
-    return ServerState(cfg=cfg, embedder=embedder, batcher=batcher, metrics=metrics, limits=limits, ready=True)
+    return ServerState(cfg=cfg, embedder=model, batcher=batcher, metrics=metrics, limits=limits, ready=True)
+
+
+def _warm_up(model, task: str) -> None:
+    """One batch through the model, so the session's buffers exist before the first request."""
+    import numpy as np
+
+    from ..runtime.batching import pad_batch
+
+    if task == "rerank":
+        pairs = model.pair_sequences([("warm-up: a query", "warm-up: the first batch allocates the session's buffers.")])
+        model.score_batch(pad_batch(pairs.ids, np.arange(len(pairs.ids)), model.pad_id, model.pad_multiple,
+                                    pairs.type_ids))
+    else:
+        warm = model.sequences(["warm-up: the first batch allocates the session's buffers."])
+        model.embed_batch(pad_batch(warm.ids, np.arange(len(warm.ids)), model.pad_id, model.pad_multiple))
+    model.reset_stats()
 
 
 def run_uvicorn(state, sock: socket.socket) -> None:

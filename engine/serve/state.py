@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 from tokenizers import Tokenizer
 
-from ..runtime import Embedder
 from .batcher import Batcher
 from .config import ServeConfig
+from .errors import WrongTask
 from .metrics import Metrics
+from .model import Model, task_of
 from .schemas import Limits
 from .sequences import Lanes
 
@@ -19,7 +20,7 @@ class ServerState:
     """The server's shared state; routes read it, only run.py and the lifespan change it."""
 
     cfg: ServeConfig
-    embedder: Embedder
+    embedder: Model  # the served model: an Embedder, or a Reranker (task 'rerank')
     batcher: Batcher
     metrics: Metrics
     limits: Limits
@@ -31,7 +32,25 @@ class ServerState:
     @property
     def rust_tokenizer(self) -> Tokenizer:
         """The runtime's own tokenizers.Tokenizer (truncating at max length), for /tokenize and /decode."""
-        return self.embedder.rust_tokenizer
+        return self.embedder.rust_tokenizer if self.task == "embed" else self.embedder.tokenizer
+
+    @property
+    def task(self) -> str:
+        """'embed' (an Embedder) or 'rerank' (a Reranker)."""
+        return task_of(self.embedder)
+
+    def require(self, task: str, route: str) -> None:
+        """Refuse a route of the other task (WrongTask, 400), naming the model's task and the routes it serves."""
+        if task == self.task:
+            return
+        name = self.cfg.model_name
+        if self.task == "rerank":
+            raise WrongTask(f"this server serves {name!r}, a reranker (task 'rerank': a cross-encoder scoring query-"
+                            f"document pairs), which cannot embed text as {route} asks; use POST /rerank (TEI) or "
+                            f"/v1/rerank (Cohere, Jina), or serve an embedding model", None, "wrong_task")
+        raise WrongTask(f"this server serves {name!r}, an embedding model (task 'embed'), which cannot score "
+                        f"query-document pairs as {route} asks; use POST /v1/embeddings or /embed, or serve a "
+                        f"cross-encoder (engine serve --model CROSS_ENCODER) for /rerank", None, "wrong_task")
 
 
 def engine_version() -> str:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .embedding import embedding_endpoint, pooled_vectors
+from .rerank_routes import tei_rerank
 from .errors import InvalidRequest, error_response
 from .responses import similarity_body, tei_body, tei_tokens_body, tokens_body
 from .schemas import parse_decode, parse_embed_all, parse_similarity, parse_tei, parse_tokenize
@@ -30,8 +31,8 @@ def tei_routes(state: ServerState, health) -> list[Route]:
                                     lambda state, _req, seqs, results, _tokens: similarity_body(pooled_vectors(state, seqs, results)),
                                     embed_request=lambda parsed: parsed.embed,
                                     name=lambda i: f"inputs.sentences[{i - 1}]" if i else "inputs.source_sentence")
-    # TEI routes POST / to the model's task: /embed for an embedding model (a later reranker adds its own entry)
-    task = {"text": embed}.get(state.embedder.input_kind)
+    # TEI routes POST / to the model's task: /embed for an embedding model, /rerank for a reranker
+    task = tei_rerank(state) if state.task == "rerank" else {"text": embed}.get(state.embedder.input_kind)
 
     async def info(request: Request) -> Response:
         try:
@@ -55,21 +56,27 @@ def tei_routes(state: ServerState, health) -> list[Route]:
 
 
 def info_body(state: ServerState) -> dict:
-    """TEI's GET /info. max_concurrent_requests: the queue is bounded by tokens, not requests; this is how many
-    requests of one max-length text it holds at once."""
+    """TEI's GET /info, plus the served task (and for a reranker num_labels, activation, max_length).
+    max_concurrent_requests: the queue is bounded by tokens, not requests; this is how many requests of one
+    max-length text it holds at once."""
     emb, cfg, manifest = state.embedder, state.cfg, state.embedder.manifest
-    pooling = manifest.get("pooling")
+    if state.task == "rerank":
+        labels = {str(i): f"LABEL_{i}" for i in range(emb.num_labels)}
+        model_type = {"reranker": {"id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}}}
+        task = {"task": "rerank", "num_labels": emb.num_labels, "activation": emb.activation, "max_length": emb.max_length}
+    else:
+        pooling = manifest.get("pooling")
+        model_type = {"embedding": {"pooling": "+".join(pooling) if isinstance(pooling, list) else str(pooling)}}
+        task = {"task": "embed", "embedding_dim": emb.dim, "normalize": bool(manifest.get("normalize"))}
     return {"model_id": cfg.model_name, "model_sha": (manifest.get("source") or {}).get("revision"),
             "model_dtype": TEI_DTYPES.get(manifest.get("precision"), str(manifest.get("precision"))),
-            "served_model_name": cfg.model_name,
-            "model_type": {"embedding": {"pooling": "+".join(pooling) if isinstance(pooling, list) else str(pooling)}},
+            "served_model_name": cfg.model_name, "model_type": model_type,
             "max_concurrent_requests": max(cfg.max_queued_tokens // emb.max_length, 1),
             "max_input_length": emb.max_length, "max_batch_tokens": emb.max_batch_tokens, "max_batch_requests": None,
             "max_client_batch_size": cfg.max_inputs, "auto_truncate": True, "tokenization_workers": 2,
-            "version": engine_version(), "sha": None, "docker_label": None,
-            "embedding_dim": emb.dim, "normalize": bool(manifest.get("normalize")), "backend": emb.backend_choice.name,
-            "backend_precision": emb.backend_choice.precision, "backend_reason": emb.backend_choice.reason,
-            "device": str(emb.device)}
+            "version": engine_version(), "sha": None, "docker_label": None, **task,
+            "backend": emb.backend_choice.name, "backend_precision": emb.backend_choice.precision,
+            "backend_reason": emb.backend_choice.reason, "device": str(emb.device)}
 
 
 def _tokenize(state: ServerState, req) -> bytes:
