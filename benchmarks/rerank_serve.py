@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=None, help="an export or cross-encoder folder (default: the MiniLM stand-in)")
     p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<machine>/")
     p.add_argument("--quick", action="store_true", help="8 requests of 20 documents, 4 clients, 1 round: checks the run")
+    p.add_argument("--report-only", action="store_true", help="rewrite rerank-serve.md from --out's rerank-serve.json")
     args = p.parse_args(argv)
+    if args.report_only:
+        return write(args.out or ROOT / "benchmarks" / "results" / machine_slug("cpu"), **json.loads(
+            ((args.out or ROOT / "benchmarks" / "results" / machine_slug("cpu")) / "rerank-serve.json").read_text()))
     if args.quick:
         args.requests, args.clients, args.rounds = 8, 4, 1
     out = args.out or ROOT / "benchmarks" / "results" / machine_slug("cpu")
@@ -163,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         row["pairs_per_s"] = len(pairs) / row["seconds"]
         row["tokens_per_s"] = real_tokens / row["seconds"]
     meta["load_average_end"] = load_average()
+    return write(out, meta, rounds)
+
+
+def write(out: Path, meta: dict, rounds: list[dict], summary: dict | None = None) -> int:
+    """rerank-serve.json and rerank-serve.md in out (the summary recomputed from the rounds)."""
     summary = summarize(rounds)
     out.mkdir(parents=True, exist_ok=True)
     (out / "rerank-serve.json").write_text(json.dumps({"meta": meta, "summary": summary, "rounds": rounds}, indent=1) + "\n")
@@ -180,12 +189,14 @@ def summarize(rounds: list[dict]) -> dict:
     return {"offline_pairs_per_s": statistics.median(offline), "served_pairs_per_s": statistics.median(served),
             "ratio": statistics.median(served) / statistics.median(offline),
             "ratio_per_round": [s / o for o, s in zip(offline, served)],
+            "median_round_ratio": statistics.median(s / o for o, s in zip(offline, served)),
             "errors": sum(r["errors"] for r in rounds),
             "max_abs_vs_offline": max((r.get("max_abs_vs_offline", 0) for r in rounds), default=0)}
 
 
 def report(meta: dict, s: dict, rounds: list[dict]) -> str:
-    goal = "met" if s["ratio"] >= 0.85 and s["errors"] == 0 else "not met"
+    ratio = s.get("median_round_ratio", s["ratio"])  # each round's served run against the offline run just before it
+    goal = "met" if ratio >= 0.85 and s["errors"] == 0 else "not met"
     lines = [f"# Reranker served: {meta['clients']} concurrent clients against offline Reranker.predict", "",
              f"{meta['requests']} requests of (query, {meta['docs_per_request']} documents) per round, {meta['pairs']:,} "
              f"pairs, {meta['real_tokens']:,} real tokens; model `{Path(meta['model']).name}` ({meta['precision']}, "
@@ -200,8 +211,9 @@ def report(meta: dict, s: dict, rounds: list[dict]) -> str:
         tok = statistics.median(r["tokens_per_s"] for r in rs)
         lines.append(f"| {name} | {med:,.1f} | {tok:,.0f} | {', '.join(format(r['pairs_per_s'], ',.1f') for r in rs)} |")
     served = [r for r in rounds if not r["system"].startswith("offline")]
-    lines += ["", f"- served / offline: **{s['ratio']:.1%}** (per round: "
-              f"{', '.join(f'{x:.1%}' for x in s['ratio_per_round'])}); goal >= 85% with 0 errors: {goal}",
+    lines += ["", f"- served / offline, median of the rounds' ratios: **{ratio:.1%}** (per round: "
+              f"{', '.join(f'{x:.1%}' for x in s['ratio_per_round'])}; ratio of the medians above: {s['ratio']:.1%}); "
+              f"goal >= 85% with 0 errors: {goal}",
               f"- errors: {s['errors']} (non-200, transport, or scores off offline by more than {TOL}); largest score "
               f"difference from offline: {s['max_abs_vs_offline']:.2g}",
               f"- request latency at {meta['clients']} clients, p50 / p99: "
