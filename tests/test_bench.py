@@ -126,3 +126,19 @@ def test_engine_bench_command_parses_the_same_options():
         assert flag in result.output
     bad = runner.invoke(main, ["bench", "--only", "nope"])
     assert bad.exit_code == 2 and "unknown section" in bad.output
+
+
+def test_rerank_serve_quick(tiny_rerankers, tmp_path):
+    """python -m benchmarks.rerank_serve --quick on a tiny reranker: both sides of the A/B run, every served score
+    equal to the offline one, a report with the ratio and the load average (no timing asserts)."""
+    cmd = [sys.executable, "-m", "benchmarks.rerank_serve", "--quick", "--model", str(tiny_rerankers["bert"]),
+           "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads((tmp_path / "rerank-serve.json").read_text())
+    assert result["summary"]["errors"] == 0 and result["meta"]["server_exit"] == 0
+    assert {r["system"].split(",")[0] for r in result["rounds"]} == {"offline Reranker.predict", "engine serve"}
+    assert result["summary"]["offline_pairs_per_s"] > 0 and result["summary"]["served_pairs_per_s"] > 0
+    _finite_numbers(result)
+    text = (tmp_path / "rerank-serve.md").read_text()
+    assert "served / offline" in text and "load average" in text and result["meta"]["load_average_end"] in text
