@@ -122,6 +122,8 @@ def test_info_and_metrics(server, reranker):
     info = httpx.get(server.url + "/info", timeout=10).json()
     assert info["task"] == "rerank" and info["num_labels"] == 1 and info["activation"] == reranker.activation
     assert info["max_length"] == reranker.max_length and "reranker" in info["model_type"]
+    listed = httpx.get(server.url + "/models", timeout=10).json()["data"][0]  # infinity's listing: what the model does
+    assert listed["capabilities"] == ["rerank"] and listed["backend"] == reranker.backend_choice.name
     before = server.metric("engine_rerank_pairs_total", route="/rerank")
     httpx.post(server.url + "/rerank", json={"query": QUERY, "texts": DOCS[:2]}, timeout=30).raise_for_status()
     assert server.metric("engine_rerank_pairs_total", route="/rerank") == before + 2

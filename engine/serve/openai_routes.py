@@ -30,7 +30,8 @@ def openai_routes(state: ServerState) -> list[Route]:
         stats = {"queue_fraction": state.batcher.queued_tokens / state.cfg.max_queued_tokens,
                  "queue_absolute": state.batcher.queued_requests, "results_pending": state.batcher.queued_requests,
                  "batch_size": state.embedder.max_batch_tokens}
-        return model_object(state.cfg.model_name, state.created, None if infinity else "embedding-engine", stats)
+        return model_object(state.cfg.model_name, state.created, None if infinity else "embedding-engine", stats,
+                            state.embedder.backend_choice.name, (state.task,))
 
     async def models(request: Request) -> Response:
         route = request.url.path

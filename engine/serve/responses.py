@@ -51,14 +51,16 @@ def similarity_body(vectors: NDArray[np.float32]) -> bytes:
     return orjson.dumps(unit[1:] @ unit[0], option=_NUMPY)
 
 
-def model_object(model: str, created: int, owned_by: str | None, stats: dict | None) -> dict:
+def model_object(model: str, created: int, owned_by: str | None, stats: dict | None, backend: str = "onnxruntime",
+                 capabilities: tuple[str, ...] = ("embed",)) -> dict:
     """One model as OpenAI lists it (id, object, created, owned_by) plus the fields infinity's client requires
-    (stats, backend, capabilities). owned_by None leaves it out: infinity's client accepts only 'infinity' there."""
+    (stats, backend, capabilities: what the served model does, in infinity's words). owned_by None leaves it out:
+    infinity's client accepts only 'infinity' there."""
     out = {"id": model, "object": "model", "created": created}
     if owned_by is not None:
         out["owned_by"] = owned_by
     if stats is not None:
-        out |= {"stats": stats, "backend": "onnxruntime", "capabilities": ["embed"]}
+        out |= {"stats": stats, "backend": backend, "capabilities": list(capabilities)}
     return out
 
 
