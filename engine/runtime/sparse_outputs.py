@@ -61,7 +61,7 @@ def sparse_answer(rows: list[SparseRow], vocab: int, single: bool, convert_to_te
 def _torch_row(torch, idx: NDArray[np.int32], val: NDArray[np.float32], vocab: int):
     """One (V,) sparse COO tensor, as SparseEncoder's dense.to_sparse() gives it (int64 indices, sorted)."""
     return torch.sparse_coo_tensor(torch.from_numpy(idx.astype(np.int64))[None, :], torch.from_numpy(val), (vocab,),
-                                   is_coalesced=True)
+                                   is_coalesced=True, check_invariants=False)
 
 
 def _csr(sp, rows: list[SparseRow], vocab: int):
