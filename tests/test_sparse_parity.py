@@ -142,3 +142,25 @@ def test_encode_sparse_rows_and_order_invariance(pairs, texts):
     want = pairs["bert-inference-free"][0].encode_query(texts[:4])
     _assert_same(torch.stack([torch.sparse_coo_tensor(torch.from_numpy(i.astype(np.int64))[None], torch.from_numpy(v), (400,))
                               for i, v in q]), want)
+
+
+def test_without_torch_the_same_rows_as_numpy_and_scipy(pairs, tiny_sparse_exports, texts, tmp_path):
+    """The core install (torch blocked) gives scipy csr_array / numpy answers with the same values."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    folder = tiny_sparse_exports["bert-inference-free"]
+    (tmp_path / "texts.json").write_text(json.dumps(texts[:10]))
+    code = (f"import json, numpy as np; from engine import SparseEncoder; t = json.load(open({str(tmp_path / 'texts.json')!r}));"
+            f"m = SparseEncoder({str(folder)!r}, device='cpu'); q = m.encode_query(t); d = m.encode_document(t, "
+            "convert_to_sparse_tensor=False); assert type(q).__name__ == 'csr_array' and isinstance(d, np.ndarray);"
+            f"np.save({str(tmp_path / 'q.npy')!r}, q.toarray()); np.save({str(tmp_path / 'd.npy')!r}, d)")
+    proc = subprocess.run([sys.executable, str(here / "torch_free.py"), "-c", code], capture_output=True, text=True,
+                          cwd=here.parent, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ours = pairs["bert-inference-free"][1]
+    assert np.array_equal(np.load(tmp_path / "q.npy"), _dense(ours.encode_query(texts[:10])))
+    assert np.abs(np.load(tmp_path / "d.npy") - _dense(ours.encode_document(texts[:10]))).max() <= 1e-6

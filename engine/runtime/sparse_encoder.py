@@ -97,17 +97,9 @@ class SparseEncoder:
     def similarity_fn_name(self, value) -> None:
         self._similarity_fn_name = similarity_name(value)
 
-    @property
-    def device(self) -> Device:
-        return self._device
-
-    @property
-    def max_seq_length(self) -> int:
-        return self.max_length
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        return self._tokenizer
+    device = property(lambda self: self._device, doc="Where it runs: 'cpu' or 'cuda' (with torch.device's .type).")
+    max_seq_length = property(lambda self: self.max_length, doc="Tokens per text; longer texts are truncated.")
+    tokenizer = property(lambda self: self._tokenizer, doc="The runtime's tokenizers.Tokenizer.")
 
     def get_embedding_dimension(self) -> int:
         """The vocabulary size: every sparse vector has one dimension per vocabulary entry."""
