@@ -164,3 +164,16 @@ def test_without_torch_the_same_rows_as_numpy_and_scipy(pairs, tiny_sparse_expor
     ours = pairs["bert-inference-free"][1]
     assert np.array_equal(np.load(tmp_path / "q.npy"), _dense(ours.encode_query(texts[:10])))
     assert np.abs(np.load(tmp_path / "d.npy") - _dense(ours.encode_document(texts[:10]))).max() <= 1e-6
+
+
+def test_model_folders_are_exported_on_first_use(pairs, tiny_sparse_encoders, texts, tmp_path):
+    """A SparseEncoder folder (here a Router, with no config.json at its root) exports into the cache on first use
+    and gives the export's vectors; a second start finds the entry."""
+    cache = str(tmp_path / "cache")
+    first = SparseEncoder(tiny_sparse_encoders["bert-inference-free"], device="cpu", cache_dir=cache)
+    ours = pairs["bert-inference-free"][1]
+    for query in (True, False):
+        for (i, v), (wi, wv) in zip(first.encode_sparse(texts[:6], query=query), ours.encode_sparse(texts[:6], query=query)):
+            assert np.array_equal(i, wi) and np.abs(v - wv).max() <= 1e-6
+    again = SparseEncoder(tiny_sparse_encoders["bert-inference-free"], device="cpu", cache_dir=cache)
+    assert again.model_dir == first.model_dir and first.manifest["task"] == "sparse"
