@@ -135,3 +135,14 @@ def test_the_wrong_task_is_refused_both_ways(tiny_sparse_exports, tiny_sparse_en
     with pytest.raises(ConfigError, match="is a reranker .task 'rerank'.*cannot encode sparse vectors"):
         SparseEncoder(ce, device="cpu", cache_dir=str(tmp_path / "cache"))
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_int8_sparse_gate_fails_and_passes_by_its_threshold(tiny_sparse_encoders, tmp_path):
+    folder = str(tiny_sparse_encoders["bert-max"])
+    m = export_model(ExportOptions(model=folder, out_dir=str(tmp_path / "int8"), precision="int8"), **QUIET)
+    entry = m["parity"]["sparse"]["outputs"]["sparse_embedding"]
+    assert m["valid"] and entry["min_cos"] >= 0.98 and 0.8 <= entry["top_k_overlap"] < 1.0 and "quantization" in m
+    assert m["parity"]["sparse"]["thresholds"] == {"precision": "int8", "atol": None, "min_cos": 0.98, "min_overlap": 0.8,
+                                                   "pattern": False}
+    with pytest.raises(ParityError, match="top-32 active-dimension overlap .* < 1.0"):
+        export_model(ExportOptions(model=folder, out_dir=str(tmp_path / "strict"), precision="int8", min_overlap=1.0), **QUIET)
