@@ -140,7 +140,8 @@ def test_encode_sparse_rows_and_order_invariance(pairs, texts):
         assert np.abs(v - av).max() <= ATOL and np.abs(v - rv).max() <= ATOL
     q = pairs["bert-inference-free"][1].encode_sparse(texts[:4], query=True)
     want = pairs["bert-inference-free"][0].encode_query(texts[:4])
-    _assert_same(torch.stack([torch.sparse_coo_tensor(torch.from_numpy(i.astype(np.int64))[None], torch.from_numpy(v), (400,))
+    _assert_same(torch.stack([torch.sparse_coo_tensor(torch.from_numpy(i.astype(np.int64))[None], torch.from_numpy(v), (400,),
+                                                      check_invariants=True)
                               for i, v in q]), want)
 
 
