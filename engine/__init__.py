@@ -12,6 +12,6 @@ Layout (arrows point down; import-linter enforces them, see pyproject.toml and d
   export        (its own package) the exporter, and the contract with the runtime: manifest, options, errors
 """
 from .config import EmbedderConfig
-from .runtime import ChunkEmbeddings, Embedder, EncodeStats, Reranker
+from .runtime import ChunkEmbeddings, Embedder, EncodeStats, Reranker, SparseEncoder
 
-__all__ = ["Embedder", "Reranker", "EmbedderConfig", "EncodeStats", "ChunkEmbeddings"]
+__all__ = ["Embedder", "Reranker", "SparseEncoder", "EmbedderConfig", "EncodeStats", "ChunkEmbeddings"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from export.options import MIN_MAX_LENGTH, POOLING_MODES, PRECISIONS, is_pooling
+from export.options import MIN_MAX_LENGTH, POOLING_MODES, PRECISIONS, SPLADE_POOLING, is_pooling
 
 from .errors import ConfigError
 
@@ -76,7 +76,7 @@ class EmbedderConfig:
         _choice("long_text", self.long_text, LONG_TEXT)
         if self.precision is not None:
             _choice("precision", self.precision, PRECISIONS)
-        if self.pooling is not None and not is_pooling(self.pooling):
+        if self.pooling is not None and self.pooling != SPLADE_POOLING and not is_pooling(self.pooling):
             raise ConfigError(f"pooling {self.pooling!r} is not one of {', '.join(POOLING_MODES)}, "
                               "or combinable modes joined by '+' (e.g. cls+mean)")
         _int_at_least("max_length", self.max_length, MIN_MAX_LENGTH)

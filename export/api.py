@@ -14,12 +14,14 @@ from .manifest import HEAD_OUTPUTS, MANIFEST, write_json_atomic
 from .record import common_fields
 from .crossencoder import is_cross_encoder
 from .score_export import export_scorer
+from .sparse_export import export_sparse
+from .sparse_folder import SPLADE, sparse_layout
 from .options import ExportOptions, ResolvedOptions
 from .paths import check_output_path
 from .staging import is_export_output, staged_folder
 from .lower import lower
 from .loading import load_checked
-from .source import POOLER_ARCHITECTURES, ModelSource, position_limit, resolve_source
+from .source import POOLER_ARCHITECTURES, ModelSource, local_folder, position_limit, resolve_source
 from .dense import load_dense
 from .cpu import bf16_refusal
 from .devices import gpu_visible
@@ -55,6 +57,11 @@ def _export(options: ExportOptions, log) -> dict:
     _check_out_dir(out_dir, options.overwrite, [local] if local.exists() else [])  # before any slow step
     if options.precision == "bf16":
         _check_bf16_here()
+    folder, hub_revision = local_folder(options.model, options.revision)
+    layout = sparse_layout(folder)  # JSON only; before read_st_metadata, which refuses SparseEncoder modules
+    if layout is not None or options.pooling == SPLADE:
+        _check_out_dir(out_dir, options.overwrite, [folder])
+        return export_sparse(options, folder, hub_revision, layout, out_dir, started, log)
     src = resolve_source(options.model, options.revision)
     _check_out_dir(out_dir, options.overwrite, [src.path])
     if is_cross_encoder(src.path):

@@ -14,10 +14,11 @@ FORMAT_VERSION = 1
 INPUT_KINDS = ("text", "pair")
 # The heads the runtime knows, each reading one output of embed.onnx (a new head adds an entry and a post-processing
 # function in engine/runtime/heads.py).
-HEAD_OUTPUTS = {"pooled": "sentence_embedding", "tokens": "token_embeddings", "score": "scores"}
+HEAD_OUTPUTS = {"pooled": "sentence_embedding", "tokens": "token_embeddings", "score": "scores", "sparse": "sparse_embedding"}
 # What an export is for: "embed" (embed.onnx: pooled and token vectors) or "rerank" (score.onnx: a cross-encoder's
-# logits for text pairs). Exports written before the field existed are embedders.
-TASKS = {"embed": "embed.onnx", "rerank": "score.onnx"}
+# logits for text pairs) or "sparse" (sparse.onnx: SPLADE vocabulary weights). Exports written before the field existed
+# are embedders.
+TASKS = {"embed": "embed.onnx", "rerank": "score.onnx", "sparse": "sparse.onnx"}
 
 
 def model_task(manifest: dict) -> tuple[str, str]:

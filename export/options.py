@@ -13,6 +13,8 @@ POOLING_MODES = (
 )
 # Modes that combine, joined by '+' ("cls+mean"): their vectors are concatenated, as sentence-transformers does.
 COMBINABLE_MODES = ("cls", "max", "mean", "mean-sqrt-len", "weighted-mean", "lasttoken")
+# --pooling splade: SPLADE sparse vectors from a *ForMaskedLM's logits (export/sparse_folder.py); not an embedding pooling
+SPLADE_POOLING = "splade"
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8-fast")  # int8 recipes: export/int8.py
 # bf16: the fp32 graph, run by OpenVINO with its bf16 hint on CPUs with bf16 units (export/cpu.py, export/ov_session.py)
 OPENVINO_PRECISIONS = ("fp32", "bf16")  # the exports the openvino backend runs (its parity gate measured bf16 there)
@@ -48,8 +50,9 @@ class ExportOptions:
             raise OptionError("MODEL is an empty string; pass a model folder or a hub id")
         if not os.fspath(self.out_dir).strip():
             raise OptionError("OUT_DIR is an empty path (an unset variable?); pass the folder to write the export to")
-        if self.pooling is not None and not is_pooling(self.pooling):
+        if self.pooling is not None and self.pooling != SPLADE_POOLING and not is_pooling(self.pooling):
             raise OptionError(f"pooling {self.pooling!r} is not supported; choose one of {', '.join(POOLING_MODES)}, "
+                              f"{SPLADE_POOLING} (sparse vectors from a masked-language model), "
                               f"or several of {', '.join(COMBINABLE_MODES)} joined by '+'")
         if self.precision not in PRECISIONS:
             raise OptionError(f"precision {self.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")

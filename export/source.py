@@ -56,16 +56,7 @@ class ModelSource:
 
 def resolve_source(model: str | Path, revision: str | None = None) -> ModelSource:
     """Turn a folder path or hub id into a local folder with its metadata."""
-    path = Path(model).expanduser()
-    hub_revision = None
-    _check_links(path)
-    if not path.exists():
-        model = str(model)
-        if model.startswith((".", "/", "~")) or model.count("/") > 1:
-            raise ModelSourceError(f"model folder {model!r} does not exist; pass an existing folder or a hub id like 'org/name'")
-        path, hub_revision = _download(model, revision)
-    if not path.is_dir():
-        raise ModelSourceError(f"model path {str(path)!r} is a file; pass the folder that holds config.json")
+    path, hub_revision = local_folder(model, revision)
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelSourceError(f"{path} has no config.json; pass a Hugging Face model folder (config.json, weights, tokenizer files)")
@@ -79,6 +70,21 @@ def resolve_source(model: str | Path, revision: str | None = None) -> ModelSourc
         path=path.resolve(), source=str(model), revision=hub_revision,
         content_hash=hash_folder(path), model_type=model_type, st=read_st_metadata(path),
     )
+
+
+def local_folder(model: str | Path, revision: str | None = None) -> tuple[Path, str | None]:
+    """(the model's local folder, the hub commit when it was downloaded): a folder path, or a hub id fetched."""
+    path = Path(model).expanduser()
+    hub_revision = None
+    _check_links(path)
+    if not path.exists():
+        model = str(model)
+        if model.startswith((".", "/", "~")) or model.count("/") > 1:
+            raise ModelSourceError(f"model folder {model!r} does not exist; pass an existing folder or a hub id like 'org/name'")
+        path, hub_revision = _download(model, revision)
+    if not path.is_dir():
+        raise ModelSourceError(f"model path {str(path)!r} is a file; pass the folder that holds config.json")
+    return path, hub_revision
 
 
 def _check_links(path: Path) -> None:
@@ -227,16 +233,17 @@ def read_json(path: Path, kind: type):
 
 
 def load_model(src: ModelSource, trust_remote_code: bool = False, task: str = "embed"):
-    """Load the encoder (task "embed"), or the encoder with its sequence-classification head (task "rerank"), in fp32
+    """Load the encoder (task "embed"), or the encoder with its sequence-classification head (task "rerank") or its
+    masked-language-model head (task "sparse"), in fp32
     eval mode with eager attention, so attentions can be returned.
 
     Returns (model, missing): missing names the checkpoint weights transformers had to initialise at random. Missing
     encoder weights are refused here; a missing pooler only matters for pooling 'pooler' (checked by the caller); a
-    cross-encoder's head (its pooler and classifier included) must be complete.
+    cross-encoder's head (its pooler and classifier included) and a SPLADE model's MLM head must be complete.
     """
-    from transformers import AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-    auto = AutoModelForSequenceClassification if task == "rerank" else AutoModel
+    auto = {"rerank": AutoModelForSequenceClassification, "sparse": AutoModelForMaskedLM}.get(task, AutoModel)
     try:
         model, info = auto.from_pretrained(
             src.path, attn_implementation="eager", trust_remote_code=trust_remote_code, dtype="float32",
@@ -248,7 +255,7 @@ def load_model(src: ModelSource, trust_remote_code: bool = False, task: str = "e
     except Exception as err:
         raise ModelSourceError(f"cannot load the model in {src.path}: {error_text(err)}") from err
     missing = sorted(info.get("missing_keys") or ())
-    encoder_missing = [k for k in missing if task == "rerank" or not k.startswith("pooler.")]
+    encoder_missing = [k for k in missing if task != "embed" or not k.startswith("pooler.")]
     if encoder_missing:
         shown = ", ".join(encoder_missing[:5]) + (f" and {len(encoder_missing) - 5} more" if len(encoder_missing) > 5 else "")
         raise ModelSourceError(

@@ -319,3 +319,36 @@ def export_helpers():
         return cache[folder]
 
     return types.SimpleNamespace(reference=reference, pad_rows=pad_rows, rows_of_lengths=rows_of_lengths, session=cpu_session)
+
+
+SPARSE_VARIANTS = {  # name -> (tiny encoder, sparse_encoder_from_encoder arguments)
+    "bert-max": ("bert", {"pooling_strategy": "max"}),
+    "bert-sum": ("bert", {"pooling_strategy": "sum"}),
+    "distilbert-max": ("distilbert", {"pooling_strategy": "max"}),
+    "bert-inference-free": ("bert", {"pooling_strategy": "max", "inference_free": True}),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_sparse_encoders(tiny_models, tmp_path_factory) -> dict[str, Path]:
+    """Name -> sentence-transformers SparseEncoder folder: a tiny random encoder with a random MLM head whose bias
+    leaves ~4% of the 400-token vocabulary active per text (benchmarks/random_sparse_encoders.py); the
+    inference-free one is a Router (SparseStaticEmbedding query side, SPLADE document side)."""
+    from benchmarks.random_sparse_encoders import sparse_encoder_from_encoder
+
+    root = tmp_path_factory.mktemp("tiny-sparse-encoders")
+    return {name: sparse_encoder_from_encoder(tiny_models[arch], root / name, **kw)
+            for name, (arch, kw) in SPARSE_VARIANTS.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_sparse_exports(tiny_sparse_encoders, tmp_path_factory) -> dict[str, Path]:
+    """Name -> fp32 export folder (sparse.onnx) of each tiny sparse encoder."""
+    from export import ExportOptions, export_model
+
+    root = tmp_path_factory.mktemp("tiny-sparse-exports")
+    out = {}
+    for name, folder in tiny_sparse_encoders.items():
+        out[name] = root / name
+        export_model(ExportOptions(model=str(folder), out_dir=str(out[name])), log=lambda _m: None)
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from export import POOLING_MODES, PRECISIONS, ExportOptions
+from export.options import SPLADE_POOLING
 
 from ..extras import require_exporter
 from .errors import handle_errors
@@ -12,7 +13,8 @@ from .errors import handle_errors
 @click.command()
 @click.argument("model")
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--pooling", type=click.Choice(POOLING_MODES), default=None, help="Default: from sentence-transformers metadata, else cls.")
+@click.option("--pooling", type=click.Choice(POOLING_MODES + (SPLADE_POOLING,)), default=None,
+              help="Default: from sentence-transformers metadata, else cls. splade: SPLADE sparse vectors from a *ForMaskedLM.")
 @click.option("--normalize/--no-normalize", default=None, help="L2-normalize inside the graph. Default: from metadata, else off.")
 @click.option("--max-length", type=int, default=None, help="Default: from metadata, else the model's max positions.")
 @click.option("--last-k", type=int, default=4, show_default=True, help="Layers combined by the last-k-* pooling modes.")
@@ -41,8 +43,11 @@ def export(**kwargs) -> None:
 
 def format_summary(manifest: dict) -> str:
     """A short human summary of an export: fused ops, parity per output (the manifest's notes are logged, not here)."""
-    what = (f"reranker num_labels={manifest['num_labels']} activation={manifest['activation']}"
-            if manifest.get("task") == "rerank" else f"pooling={manifest['pooling']} normalize={manifest['normalize']}")
+    task = manifest.get("task")
+    what = (f"reranker num_labels={manifest['num_labels']} activation={manifest['activation']}" if task == "rerank" else
+            f"sparse encoder SPLADE {manifest['splade']['pooling']} {manifest['splade']['activation']} vocabulary="
+            f"{manifest['vocab_size']} query={manifest['query']['kind']}" if task == "sparse" else
+            f"pooling={manifest['pooling']} normalize={manifest['normalize']}")
     lines = [
         f"exported {manifest['architecture']} ({manifest['layers']} layers, hidden {manifest['hidden_size']}) "
         f"{what} max_length={manifest['max_length']} precision={manifest['precision']} in {manifest['export_seconds']}s",
@@ -50,6 +55,11 @@ def format_summary(manifest: dict) -> str:
     ]
     for graph, report in manifest["parity"].items():
         for name, o in report["outputs"].items():
+            if "pattern_mismatches" in o:  # a sparse encoder's gate
+                lines.append(f"parity {graph}/{name}: max_abs={o['max_abs']:.3g} pattern_mismatches={o['pattern_mismatches']} "
+                             f"min_cos={o['min_cos']:.6f} top{o['k']}_overlap={o['top_k_overlap']:.3f} "
+                             f"active_dims_mean={o['active_dims'][1]:.1f} ({report['texts']} texts)")
+                continue
             if "order_kept" in o:  # a cross-encoder's score gate
                 lines.append(f"parity {graph}/{name}: max_abs={o['max_abs']:.3g} top{o['k']}_order_kept={o['order_kept']:.3f} "
                              f"top{o['k']}_overlap={o['top_k_overlap']:.3f} ({report['queries']} queries x "

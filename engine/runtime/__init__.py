@@ -6,11 +6,13 @@
   heads                                  a graph output -> per-input results (pooled vector, token vectors, ...)
   embedder                               Embedder: the pipeline behind sentence-transformers' encode
   reranker, pairs, scores                Reranker: cross-encoder pairs -> scores (CrossEncoder's predict, rank)
+  sparse_encoder, sparse_outputs         SparseEncoder: SPLADE sparse vectors (sentence-transformers' SparseEncoder)
   models                                 a model argument -> a checked export folder (exported once, cached)
   pooling, postprocess, similarity, prompts, introspect, checks: the numpy and sentence-transformers parts
 """
 from .embedder import ChunkEmbeddings, Embedder, Sequences
 from .reranker import Reranker
+from .sparse_encoder import SparseEncoder
 from .stages import EncodeStats
 
-__all__ = ["Embedder", "Reranker", "EncodeStats", "ChunkEmbeddings", "Sequences"]
+__all__ = ["Embedder", "Reranker", "SparseEncoder", "EncodeStats", "ChunkEmbeddings", "Sequences"]

@@ -15,36 +15,45 @@ from .tokenize import check_unicode
 _TASK_USE = {"embed": "an embedding model (task 'embed'): load it with engine.Embedder, serve it with engine serve "
                       "(/v1/embeddings, /embed)",
              "rerank": "a reranker (task 'rerank', a cross-encoder scoring text pairs): load it with engine.Reranker, "
-                       "serve it with engine serve (/rerank, /v1/rerank)"}
+                       "serve it with engine serve (/rerank, /v1/rerank)",
+             "sparse": "a sparse encoder (task 'sparse', SPLADE vocabulary weights): load it with engine.SparseEncoder"}
+_TASK_DOES = {"embed": "embed text", "rerank": "score text pairs", "sparse": "encode sparse vectors"}
 
 
 def check_task(manifest: dict, folder: Path, want: str) -> None:
     """Refuse an export made for another task, naming the model's task and what runs it."""
     have = manifest.get("task", "embed")
     if have != want:
-        raise ConfigError(f"{folder} is {_TASK_USE.get(have, repr(have))}, so it cannot "
-                          f"{'embed text' if want == 'embed' else 'score text pairs'}")
+        raise ConfigError(f"{folder} is {_TASK_USE.get(have, repr(have))}, so it cannot {_TASK_DOES[want]}")
 
 
-def check_folder_task(model: str | None, want: str) -> None:
-    """Before a model folder is exported on first use: refuse one made for the other task (a cross-encoder given to
-    an Embedder, an embedding model given to a Reranker), so no export runs for nothing. Export folders and hub ids
-    are checked once their manifest is read (check_task)."""
+def check_folder_task(model: str | None, want: str, pooling: str | None = None) -> None:
+    """Before a model folder is exported on first use: refuse one made for another task (a cross-encoder given to
+    an Embedder, an embedding model given to a Reranker or a SparseEncoder, ...), so no export runs for nothing.
+    pooling 'splade' makes a *ForMaskedLM folder a sparse encoder. Export folders and hub ids are checked once their
+    manifest is read (check_task)."""
     from export.crossencoder import is_cross_encoder
     from export.manifest import MANIFEST
+    from export.options import SPLADE_POOLING
+    from export.sparse_folder import is_sparse_encoder
 
-    if want == "rerank" and model is None:
-        raise ConfigError("Reranker needs a cross-encoder: pass its model folder or export folder (the bundled default "
-                          "model is an embedding model)")
+    if want != "embed" and model is None:
+        raise ConfigError(f"{'Reranker needs a cross-encoder' if want == 'rerank' else 'SparseEncoder needs a SPLADE model'}: "
+                          "pass its model folder or export folder (the bundled default model is an embedding model)")
     path = Path(str(model)).expanduser() if model is not None else None
-    if path is None or not (path / "config.json").is_file() or (path / MANIFEST).is_file():
+    if path is None or (path / MANIFEST).is_file() or not ((path / "config.json").is_file() or (path / "modules.json").is_file()):
         return
     from .models import engine_errors
 
     with engine_errors():  # a folder whose JSON cannot be read is a ModelFolderError, as its export would raise
-        have = "rerank" if is_cross_encoder(path) else "embed"
+        if is_sparse_encoder(path) or pooling == SPLADE_POOLING:
+            have = "sparse"
+        else:
+            have = "rerank" if (path / "config.json").is_file() and is_cross_encoder(path) else "embed"
     if have != want:
-        raise ConfigError(f"{path} is {_TASK_USE[have]}, so it cannot {'embed text' if want == 'embed' else 'score text pairs'}")
+        hint = ("; a SparseEncoder needs a SPLADE model: a sentence-transformers SparseEncoder folder or a *ForMaskedLM "
+                "checkpoint" if want == "sparse" else "")
+        raise ConfigError(f"{path} is {_TASK_USE[have]}, so it cannot {_TASK_DOES[want]}{hint}")
 
 
 def check_against_manifest(cfg: EmbedderConfig, manifest: dict, folder: Path) -> None:

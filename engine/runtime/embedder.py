@@ -92,7 +92,7 @@ class Embedder(SentenceTransformerAPI):
         return self
 
     def _setup(self, cfg: EmbedderConfig, st_args: dict) -> None:
-        check_folder_task(cfg.model, "embed")
+        check_folder_task(cfg.model, "embed", cfg.pooling)
 
         def load(folder: Path) -> tuple:
             manifest = load_export(folder)

@@ -15,6 +15,8 @@ from numpy.typing import NDArray
 
 from .batching import Batch
 
+SparseRow = tuple[NDArray[np.int32], NDArray[np.float32]]  # (indices ascending, values): one text's sparse vector
+
 
 @dataclass(frozen=True)
 class Head:
@@ -42,8 +44,24 @@ def score_rows(batch: Batch, out: NDArray[np.float32]) -> NDArray[np.float32]:
     return out
 
 
+def sparse_rows(batch: Batch, out: NDArray[np.float32], max_active_dims: int | None = None) -> list[SparseRow]:
+    """sparse_embedding (B, V) float32 -> per row (indices int32 ascending, values float32): the non-zero entries,
+    with max_active_dims the largest that many (ties: the lower vocabulary index first)."""
+    return [sparse_row(out[r], max_active_dims) for r in range(len(batch.index))]
+
+
+def sparse_row(row: NDArray[np.float32], max_active_dims: int | None = None) -> SparseRow:
+    """One (V,) vector's non-zero entries as (indices int32 ascending, values float32), the top max_active_dims by
+    magnitude when set (sentence-transformers' select_max_active_dims)."""
+    idx = np.flatnonzero(row)
+    if max_active_dims is not None and len(idx) > max_active_dims:
+        keep = np.argsort(-np.abs(row[idx]), kind="stable")[:max_active_dims]
+        idx = np.sort(idx[keep])
+    return idx.astype(np.int32), row[idx].astype(np.float32, copy=True)
+
+
 HEADS = {"pooled": Head("pooled", False, pooled_rows), "tokens": Head("tokens", True, token_rows),
-         "score": Head("score", False, score_rows)}
+         "score": Head("score", False, score_rows), "sparse": Head("sparse", True, sparse_rows)}
 
 
 def collect(results: Iterable[tuple[int, Batch, np.ndarray]], n: int, head: Head, row_shape: tuple[int, ...] = (),

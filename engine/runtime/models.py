@@ -118,17 +118,17 @@ def _resolve_export(cfg: EmbedderConfig, say, log) -> Path:
             return hit
         if problem is None:  # no record: a cold start (a torch-free process finds exports by the cheap key only)
             require_exporter(f"exporting the model folder {model!r} to ONNX (an exported folder runs without it)", load=False)
-    from export.source import resolve_source  # hashes the folder (or fetches a hub id); imports no torch
+    from export.sparse_folder import model_identity  # hashes the folder (or fetches a hub id); imports no torch
 
-    src = resolve_source(model)
-    target = cache / entry_name(src.path.name, src.content_hash, options)
-    if entry_problem(target, src.content_hash, options, cfg.verify_cache) is not None:
+    name, content_hash = model_identity(model)
+    target = cache / entry_name(name, content_hash, options)
+    if entry_problem(target, content_hash, options, cfg.verify_cache) is not None:
         with entry_lock(cache, target.name):  # two processes asking for the same model export it once
-            problem = entry_problem(target, src.content_hash, options, cfg.verify_cache)
+            problem = entry_problem(target, content_hash, options, cfg.verify_cache)
             if problem is not None:
                 _export_entry(cfg, model, target, problem, say, log)
     if cheap:
-        record_entry(cache, cheap, path, target, src.content_hash)
+        record_entry(cache, cheap, path, target, content_hash)
     return target
 
 
