@@ -58,3 +58,26 @@ def activation_of(path: Path, num_labels: int) -> tuple[str, str]:
         raise OptionError(f"{path}: activation_fn {fn!r} ({where}) is not supported; supported: "
                           f"{', '.join(ACTIVATIONS)}. Save the CrossEncoder with one of them, or with Identity to get raw logits")
     return ACTIVATIONS[fn], where
+
+
+def check_pair_template(path: Path) -> None:
+    """Refuse a cross-encoder that sentence-transformers' CrossEncoder (v6) feeds through its chat template: its saved
+    Transformer module lists the "message" modality, or nothing is saved and the tokenizer has a chat template (then
+    each pair is rendered as query/document messages, the published LLM rerankers' prompt). The runtime scores
+    tokenizer(query, document), so the scores would differ without any error."""
+    module = path / "sentence_bert_config.json"
+    saved = read_json(module, dict).get("modality_config") if module.is_file() else None
+    if isinstance(saved, dict):
+        if "message" not in saved:
+            return
+        found = [f"{module.name} (modality_config: message)"]
+    else:
+        config = path / "tokenizer_config.json"
+        found = [name for name in ("chat_template.jinja", "chat_template.json") if (path / name).is_file()]
+        if config.is_file() and read_json(config, dict).get("chat_template"):
+            found.append("tokenizer_config.json (chat_template)")
+    if found:
+        raise OptionError(f"{path}: sentence-transformers renders each (query, document) pair through the chat template "
+                          f"({', '.join(found)}), which the reranker runtime does not (it scores tokenizer(query, "
+                          "document)). Save the CrossEncoder with the text modality only (drop the chat template), and "
+                          "put the prompt in the texts themselves, e.g. query=prefix + query, document=document + suffix")

@@ -15,7 +15,7 @@ from .loading import load_checked
 from .lower import lower
 from .manifest import MANIFEST, write_json_atomic
 from .options import ExportOptions
-from .crossencoder import activation_of
+from .crossencoder import activation_of, check_pair_template
 from .score import SCORE_GRAPH, SCORE_OUTPUT, ScoreHead, check_rerank_options
 from .score_validate import score_thresholds, validate_scores
 from .record import common_fields
@@ -26,6 +26,7 @@ from .staging import staged_folder
 def export_scorer(options: ExportOptions, src: ModelSource, out_dir: Path, started: float, log) -> dict:
     """Export, fuse, lower, validate; return the manifest. Raises ParityError after writing an invalid manifest."""
     check_rerank_options(options)
+    check_pair_template(src.path)
     model, _missing, tokenizer = load_checked(src, options.trust_remote_code, options.allow_large_config, task="rerank")
     cfg = model.config
     num_labels = int(cfg.num_labels)

@@ -189,19 +189,21 @@ def tiny_exports(tiny_models, tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-RERANK_ARCHITECTURES = ("bert", "xlm-roberta", "modernbert")
+RERANK_ARCHITECTURES = ("bert", "xlm-roberta", "modernbert", "qwen3")
 
 
 @pytest.fixture(scope="session")
 def tiny_cross_encoders(tiny_models, tmp_path_factory, tokenizer_texts) -> dict[str, Path]:
     """Architecture -> sentence-transformers CrossEncoder folder: the tiny random encoder (BERT and XLM-R from
-    tiny_models, a 2-layer ModernBERT) with a random one-label head (scores spread by 30), plus "bert-3labels" (three labels, Identity)."""
+    tiny_models, a 2-layer ModernBERT, a 2-layer Qwen3 whose Qwen3ForSequenceClassification scores the last non-pad
+    token, as the published seq-cls Qwen3 rerankers do) with a random one-label head (scores spread by 30), plus "bert-3labels" (three labels, Identity)."""
     from benchmarks.random_cross_encoders import cross_encoder_from_encoder
     from benchmarks.random_models import build_modern_model
 
     root = tmp_path_factory.mktemp("tiny-cross-encoders")
     encoders = {"bert": tiny_models["bert"], "xlm-roberta": tiny_models["xlm-roberta"],
-                "modernbert": build_modern_model("modernbert", root / "modernbert-encoder", tokenizer_texts)}
+                "modernbert": build_modern_model("modernbert", root / "modernbert-encoder", tokenizer_texts),
+                "qwen3": build_modern_model("qwen3", root / "qwen3-encoder", tokenizer_texts)}
     out = {arch: cross_encoder_from_encoder(folder, root / arch, spread=30) for arch, folder in encoders.items()}
     out["bert-3labels"] = cross_encoder_from_encoder(tiny_models["bert"], root / "bert-3labels", num_labels=3, spread=30)
     return out

@@ -45,6 +45,31 @@ def test_the_saved_activation_is_used(tiny_models, tmp_path, real_texts):
         export_model(ExportOptions(model=str(folder), out_dir=str(tmp_path / "relu")), log=lambda _m: None)
 
 
+def test_a_chat_template_reranker_is_refused(tiny_cross_encoders, tmp_path):
+    """Without a saved modality_config, CrossEncoder renders pairs through a chat template as query/document messages
+    (the runtime would not); a saved text-only modality_config keeps it off, and that folder still exports."""
+    import shutil
+
+    from sentence_transformers import CrossEncoder
+
+    folder = tmp_path / "qwen3-chat"
+    shutil.copytree(tiny_cross_encoders["qwen3"], folder)
+    (folder / "modules.json").unlink()
+    (folder / "sentence_bert_config.json").unlink()
+    template = ("<|im_start|>user\n<Query>: {{ messages | selectattr('role', 'eq', 'query') | map(attribute='content') | first }}"
+                "\n<Document>: {{ messages | selectattr('role', 'eq', 'document') | map(attribute='content') | first }}<|im_end|>\n")
+    (folder / "chat_template.jinja").write_text(template)
+    assert "message" in CrossEncoder(str(folder), device="cpu")[0].modality_config  # sentence-transformers uses it
+    with pytest.raises(OptionError, match="through the chat template .*chat_template.jinja"):
+        export_model(ExportOptions(model=str(folder), out_dir=str(tmp_path / "out")), log=lambda _m: None)
+    assert not (tmp_path / "out").exists()
+    saved = tmp_path / "qwen3-saved"
+    shutil.copytree(tiny_cross_encoders["qwen3"], saved)
+    shutil.copy(folder / "chat_template.jinja", saved)
+    assert "message" not in CrossEncoder(str(saved), device="cpu")[0].modality_config
+    export_model(ExportOptions(model=str(saved), out_dir=str(tmp_path / "ok")), log=lambda _m: None)
+
+
 def test_a_classification_head_without_weights_is_refused(tiny_models, tmp_path):
     import shutil
 

@@ -1,4 +1,4 @@
-"""Rerankers against sentence-transformers' CrossEncoder on tiny random BERT, XLM-R and ModernBERT cross-encoders:
+"""Rerankers against sentence-transformers' CrossEncoder on tiny random BERT, XLM-R, ModernBERT and Qwen3 cross-encoders:
 the export's gate, predict's and rank's values (padded batches of real text pairs), and the invariances."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from engine import Embedder, Reranker
 from engine.errors import ConfigError
 
-ARCHS = ("bert", "xlm-roberta", "modernbert")
+ARCHS = ("bert", "xlm-roberta", "modernbert", "qwen3")
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,21 @@ def test_predict_and_rank_match_cross_encoder(tiny_rerankers, tiny_cross_encoder
     assert [r["corpus_id"] for r in a] == [r["corpus_id"] for r in b]
     assert [r["text"] for r in a] == [r["text"] for r in b]
     assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) <= 1e-4
+
+
+def test_qwen3_scores_the_last_real_token_whichever_side_pads(tiny_rerankers, tiny_cross_encoders, cross_encoder, pairs):
+    """Qwen3ForSequenceClassification scores the last non-pad token: the engine pads right, an LLM reranker's
+    tokenizer often pads left (the published seq-cls checkpoints do); both must agree, and each pair alone."""
+    import torch
+
+    ce, rr = cross_encoder(tiny_cross_encoders["qwen3"]), Reranker(tiny_rerankers["qwen3"], device="cpu")
+    assert rr.num_labels == 1 and rr.activation == "sigmoid"
+    got = rr.predict(pairs, activation_fn=torch.nn.Identity())
+    assert rr.stats.padded_tokens > rr.stats.real_tokens  # the batches really padded (right)
+    ce[0].tokenizer.padding_side = "left"
+    assert np.abs(got - ce.predict(pairs, activation_fn=torch.nn.Identity())).max() <= 1e-4
+    alone = np.array([float(rr.predict(p, activation_fn=torch.nn.Identity())) for p in pairs[:8]])
+    assert np.abs(alone - got[:8]).max() <= 1e-4
 
 
 def test_batching_order_and_single_pair_invariance(tiny_rerankers, pairs):
