@@ -23,9 +23,9 @@ __all__ = ["ServerState", "build_app"]
 
 def build_app(state: ServerState) -> Starlette:
     """openai_routes (POST /v1/embeddings, /embeddings; GET /v1/models[/{id}], /models[/{id}]), tei_routes (POST /,
-    /embed, /embed_all, /similarity, /tokenize, /decode, /invocations; GET /info, /, /ping), rerank_routes (POST
-    /rerank, /v1/rerank, /v2/rerank), GET /health, /metrics. Every route is there whatever the model's task; one of
-    the other task answers 400 naming the model's task."""
+    /embed, /embed_all, /similarity, /embed_sparse, /tokenize, /decode, /invocations; GET /info, /, /ping),
+    rerank_routes (POST /rerank, /v1/rerank, /v2/rerank), GET /health, /metrics. Every route is there whatever the
+    model's task; one of another task answers 400 naming the model's task."""
 
     async def health(_request: Request) -> Response:
         if state.ready and not state.draining:
@@ -63,6 +63,6 @@ def build_app(state: ServerState) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: http_error, 405: http_error})
 
 
-ROUTE_SUMMARY = ("POST /v1/embeddings, /embeddings, /, /embed, /embed_all, /similarity, /tokenize, /decode, /rerank, "
-                 "/v1/rerank, /v2/rerank; "
+ROUTE_SUMMARY = ("POST /v1/embeddings, /embeddings, /, /embed, /embed_all, /similarity, /embed_sparse, /tokenize, "
+                 "/decode, /rerank, /v1/rerank, /v2/rerank; "
                  "GET /v1/models, /models, /info, /health, /metrics")

@@ -13,7 +13,8 @@ requests fail (SequenceFailed, a 4xx naming the input), and every other request 
 every sequence of a batch shared by several requests fails alone, the model itself is failing: they get a 500.
 
 Each request names the runtime head it wants ("pooled": one vector per sequence; "tokens": per-token vectors, TEI's
-/embed_all; "score": a reranker's logits per (query, document) pair, whose batches carry segment ids); a round packs
+/embed_all; "score": a reranker's logits per (query, document) pair, whose batches carry segment ids; "sparse": a
+SPLADE model's (indices, values) per sequence, ragged, /embed_sparse); a round packs
 the sequences of each head into batches of their own.
 
 CPU: one inference at a time (the session uses every thread). Tokenization runs before admission, in the server's

@@ -22,27 +22,28 @@ Render = Callable[[ServerState, object, Sequences, object, int], bytes]
 
 
 def embedding_endpoint(state: ServerState, flavor: str, parse: Callable, render: Render, head: str = "pooled",
-                       embed_request: Callable = lambda parsed: parsed, name: Name | None = None):
+                       embed_request: Callable = lambda parsed: parsed, name: Name | None = None, task: str = "embed"):
     """A Starlette endpoint: parse(body, limits) -> a request; embed_request(request) -> its EmbedRequest; the results
     of the runtime head `head` -> render(...). name(i): how a refusal names input i (default input[i] / inputs[i]).
+    task: the model task the route needs ('embed'; 'sparse' for /embed_sparse), any other refused naming the model's.
     Answers slower than --heartbeat-s get a heartbeat (HeartbeatResponse)."""
     field_name = "input" if flavor == "openai" else "inputs"
     name = name or (lambda i: f"{field_name}[{i}]")
 
     async def endpoint(request: Request):
         admitted = asyncio.Event()
-        work = _answer(request, state, flavor, parse, render, head, embed_request, name, admitted)
+        work = _answer(request, state, flavor, parse, render, head, embed_request, name, admitted, task)
         return HeartbeatResponse(work, admitted, state.cfg.heartbeat_s)
 
     return endpoint
 
 
 async def _answer(request: Request, state: ServerState, flavor: str, parse, render: Render, head: str, embed_request,
-                  name: Name, admitted: asyncio.Event) -> Response:
+                  name: Name, admitted: asyncio.Event, task: str) -> Response:
     route, started = request.url.path, time.perf_counter()
     try:
         authorize(request, state.cfg.api_key)
-        state.require("embed", route)
+        state.require(task, route)
         body = await read_body(request, state.cfg.max_request_bytes)
         parsed = await parse_in_lane(parse, body, state.limits, state.lanes)
         if head not in state.embedder.heads:

@@ -45,6 +45,13 @@ def tei_tokens_body(per_text: list) -> bytes:
     return orjson.dumps(per_text, option=_NUMPY)
 
 
+def sparse_body(rows: list) -> bytes:
+    """TEI's /embed_sparse answer: per text, its non-zero entries as [{"index", "value"}], ascending index (each
+    value float32's shortest repr)."""
+    return orjson.dumps([[{"index": i, "value": v} for i, v in zip(idx.tolist(), values)] for idx, values in rows],
+                        option=_NUMPY)
+
+
 def similarity_body(vectors: NDArray[np.float32]) -> bytes:
     """TEI's /similarity answer: the cosine of the first vector (source_sentence) with each of the others."""
     unit = l2_normalize(np.asarray(vectors, dtype=np.float32))

@@ -37,8 +37,8 @@ def serve(cfg: ServeConfig) -> None:
 
 
 def load_state(cfg: ServeConfig):
-    """The model (an Embedder, or a Reranker for a cross-encoder) loaded and warmed (one batch run), batcher started:
-    the server's shared state."""
+    """The model (an Embedder, a Reranker for a cross-encoder, a ServedSparse for a SPLADE model) loaded and warmed
+    (one batch run), batcher started: the server's shared state."""
     from ..runtime.tokenize import special_affixes
     from .app import ServerState
     from .batcher import Batcher
@@ -56,7 +56,8 @@ def load_state(cfg: ServeConfig):
     prefix, suffix = special_affixes(tokenizer)
     vocab, rows = tokenizer.get_vocab_size(), model.manifest.get("vocab_size")
     table_rows = rows if type(rows) is int and 0 < rows < vocab else None  # ids past the embedding table fail in the model
-    dim = model.num_labels if task_of(model) == "rerank" else model.dim
+    task = task_of(model)
+    dim = model.num_labels if task == "rerank" else model.vocab_size if task == "sparse" else model.dim
     limits = Limits(max_inputs=cfg.max_inputs, vocab_size=table_rows or vocab, dim=dim, prefix=tuple(prefix),
                     suffix=tuple(suffix), max_text_chars=cfg.max_text_chars, table_rows=table_rows)
     return ServerState(cfg=cfg, embedder=model, batcher=batcher, metrics=metrics, limits=limits, ready=True)
@@ -73,6 +74,7 @@ def _warm_up(model, task: str) -> None:
         model.score_batch(pad_batch(pairs.ids, np.arange(len(pairs.ids)), model.pad_id, model.pad_multiple,
                                     pairs.type_ids))
     else:
+        # an Embedder, or a ServedSparse (the same hooks; its embed_batch runs the sparse head)
         warm = model.sequences(["warm-up: the first batch allocates the session's buffers."])
         model.embed_batch(pad_batch(warm.ids, np.arange(len(warm.ids)), model.pad_id, model.pad_multiple))
     model.reset_stats()

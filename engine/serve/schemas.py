@@ -97,6 +97,11 @@ def parse_embed_all(body: bytes, limits: Limits) -> EmbedRequest:
     return EmbedRequest(texts, ids, truncate=truncate is not False, prompt_name=_prompt_name(obj, ids))
 
 
+# POST /embed_sparse takes /embed_all's fields exactly (TEI's EmbedSparseRequest: inputs, truncate,
+# truncation_direction, prompt_name)
+parse_embed_sparse = parse_embed_all
+
+
 def _prompt_name(obj: dict, ids) -> str | None:
     """TEI's prompt_name: a named prompt prepended to each text; token ids are the model's input as it is, so a
     prompt_name with them is refused rather than ignored."""

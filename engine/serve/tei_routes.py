@@ -1,5 +1,6 @@
 """text-embeddings-inference's routes: POST / (the served model's task), /embed, /embed_all, /similarity,
-/tokenize, /decode, /invocations (SageMaker's name for /), GET /info, and GET / and /ping (health)."""
+/embed_sparse (a SPLADE model's), /tokenize, /decode, /invocations (SageMaker's name for /), GET /info, and GET / and
+/ping (health)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,9 @@ from starlette.routing import Route
 from .embedding import embedding_endpoint, pooled_vectors
 from .rerank_routes import tei_rerank
 from .errors import InvalidRequest, error_response
-from .responses import similarity_body, tei_body, tei_tokens_body, tokens_body
-from .schemas import parse_decode, parse_embed_all, parse_similarity, parse_tei, parse_tokenize
+from .responses import similarity_body, sparse_body, tei_body, tei_tokens_body, tokens_body
+from .schemas import parse_decode, parse_embed_all, parse_embed_sparse, parse_similarity, parse_tei, parse_tokenize
+from .sparse_model import SPARSE
 from .sequences import parse_in_lane
 from .state import ServerState, engine_version
 from .transport import ClientGone, authorize, count, read_body
@@ -31,8 +33,14 @@ def tei_routes(state: ServerState, health) -> list[Route]:
                                     lambda state, _req, seqs, results, _tokens: similarity_body(pooled_vectors(state, seqs, results)),
                                     embed_request=lambda parsed: parsed.embed,
                                     name=lambda i: f"inputs.sentences[{i - 1}]" if i else "inputs.source_sentence")
-    # TEI routes POST / to the model's task: /embed for an embedding model, /rerank for a reranker
-    task = tei_rerank(state) if state.task == "rerank" else {"text": embed}.get(state.embedder.input_kind)
+    sparse = embedding_endpoint(state, "tei", parse_embed_sparse,
+                                lambda _state, _req, _seqs, results, _tokens: sparse_body(results), head=SPARSE, task="sparse")
+    # TEI routes POST / to the model's task: /embed for an embedding model, /rerank for a reranker, /embed_sparse for
+    # a SPLADE model
+    if state.task in ("rerank", "sparse"):
+        task = tei_rerank(state) if state.task == "rerank" else sparse
+    else:
+        task = {"text": embed}.get(state.embedder.input_kind)
 
     async def info(request: Request) -> Response:
         try:
@@ -51,12 +59,14 @@ def tei_routes(state: ServerState, health) -> list[Route]:
     return routes + [
             Route("/", health, methods=["GET"]), Route("/ping", health, methods=["GET"]), Route("/embed", embed, methods=["POST"]),
             Route("/embed_all", embed_all, methods=["POST"]), Route("/similarity", similarity, methods=["POST"]),
+            Route("/embed_sparse", sparse, methods=["POST"]),
             Route("/tokenize", tokenize, methods=["POST"]), Route("/decode", decode, methods=["POST"]),
             Route("/info", info, methods=["GET"])]
 
 
 def info_body(state: ServerState) -> dict:
-    """TEI's GET /info, plus the served task (and for a reranker num_labels, activation, max_length).
+    """TEI's GET /info, plus the served task (and for a reranker num_labels, activation, max_length; for a sparse
+    encoder vocab_size, splade pooling and activation, the query side, max_active_dims).
     max_concurrent_requests: the queue is bounded by tokens, not requests; this is how many requests of one
     max-length text it holds at once."""
     emb, cfg, manifest = state.embedder, state.cfg, state.embedder.manifest
@@ -64,6 +74,10 @@ def info_body(state: ServerState) -> dict:
         labels = {str(i): f"LABEL_{i}" for i in range(emb.num_labels)}
         model_type = {"reranker": {"id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}}}
         task = {"task": "rerank", "num_labels": emb.num_labels, "activation": emb.activation, "max_length": emb.max_length}
+    elif state.task == "sparse":
+        model_type = {"embedding": {"pooling": "splade"}}  # TEI's name for a SPLADE model's pooling
+        task = {"task": "sparse", "vocab_size": emb.vocab_size, "splade": manifest.get("splade"),
+                "query": emb.query_kind, "max_active_dims": emb.max_active_dims}
     else:
         pooling = manifest.get("pooling")
         model_type = {"embedding": {"pooling": "+".join(pooling) if isinstance(pooling, list) else str(pooling)}}
