@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 import pyarrow as pa
 import pytest
-from embed_helpers import run, write_corpus
+from embed_helpers import crash_before_part_record, run, write_corpus
 from qdrant_client import QdrantClient, models
 from test_embed_resume import _kill_when
 
@@ -253,6 +253,30 @@ def test_overwrite_never_deletes_a_collection_engine_embed_did_not_write(finishe
         r = run([corpus[0], fresh, *_opts(model, *extra)])
         assert r.exit_code == 1 and "was not written by engine embed" in r.output, r.output
     assert [p.payload for p in _points(fresh)] == [{"mine": 1}]
+
+
+def test_resume_refuses_a_collection_deleted_or_replaced_since(corpus, minilm_export, tmp_path, monkeypatch):
+    """An unfinished job (part 1's ledger record never landed): its collection deleted is refused up front, not after
+    embedding the rest; one put in its place is never written, with or without --overwrite."""
+    src, db = corpus[0], tmp_path / "db"
+    crash_before_part_record(monkeypatch, 1, [src, db, *_opts(minilm_export)])
+    assert _recorded_rows(db) == 20 and _stored_points(db) == 40 and _success(db) is None
+    with _client(db) as client:
+        client.delete_collection("docs")
+    r = run([src, db, *_opts(minilm_export)])
+    assert r.exit_code == 1 and "was deleted since this job wrote 20 points" in r.output, r.output
+    with _client(db) as client:
+        assert not client.collection_exists("docs")
+        client.create_collection("docs", vectors_config={"dense": models.VectorParams(size=384, distance="Cosine")},
+                                 metadata={"engine_embed_job": "someone else's"})
+    for extra in ([], ["--overwrite"]):
+        r = run([src, db, *_opts(minilm_export, *extra)])
+        assert r.exit_code == 1 and "not the collection engine embed wrote" in r.output, (extra, r.output)
+    assert _points(db) == []
+    with _client(db) as client:
+        client.delete_collection("docs")
+    r = run([src, db, *_opts(minilm_export, "--overwrite")])
+    assert r.exit_code == 0 and len(_points(db)) == N, r.output
 
 
 def test_refusals(corpus, minilm_export, tmp_path):
