@@ -36,6 +36,7 @@ class EmbedJob:
     window_rows: int | None = None  # rows per Embedder.encode call (sorted by length inside); None: by device
     lancedb_table: str | None = None  # write into this table of the LanceDB database folder `output` (upsert by id)
     index: bool = False  # with lancedb_table: build an ANN index sized to the row count at the end
+    qdrant_collection: str | None = None  # write into this collection of the Qdrant local-mode folder `output`
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     task: str = "embed"  # "rerank": score each row's (query_column, text_column) pair into a `score` column
     query_column: str | None = None  # task "rerank" only (engine score's --query-column)
@@ -67,6 +68,7 @@ class EmbedJob:
                 (self.gpus_per_actor is not None and self.gpus_per_actor < 0):
             raise ConfigError("--cpus-per-actor must be positive and --gpus-per-actor not negative")
         self._check_task()
+        self._check_qdrant()
         self._check_lancedb()
 
     def _check_task(self) -> None:
@@ -84,6 +86,9 @@ class EmbedJob:
         if self.lancedb_table is not None:
             raise ConfigError("engine score writes a parquet dataset only: --lancedb-table is not supported for "
                               "scoring; drop it (LanceDB can open the parquet dataset as is)")
+        if self.qdrant_collection is not None:
+            raise ConfigError("engine score writes a parquet dataset only: --qdrant-collection is not supported for "
+                              "scoring; drop it")
         if self.dtype != "float32":
             raise ConfigError(f"scores are stored as float32; dtype {self.dtype!r} is for embeddings")
         if {"score", "id"} & set(self.keep_columns):
@@ -113,6 +118,28 @@ class EmbedJob:
         if self.index and self.dtype not in ("float32", "float16"):
             raise ConfigError(f"--index needs --dtype float32 or float16 (LanceDB indexes float vectors), not "
                               f"{self.dtype}; drop --index or change --dtype")
+
+    def _check_qdrant(self) -> None:
+        """Refuse the options that make no sense with --qdrant-collection, naming the fix."""
+        if self.qdrant_collection is None:
+            return
+        if self.lancedb_table is not None:
+            raise ConfigError("--qdrant-collection and --lancedb-table each name where the rows go; pass one of them")
+        if self.index:
+            raise ConfigError("--index builds a LanceDB vector index; a Qdrant collection is indexed by Qdrant itself "
+                              "(local mode searches exactly, a server builds HNSW); drop --index")
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.qdrant_collection):
+            raise ConfigError(f"--qdrant-collection {self.qdrant_collection!r}: a collection name holds only letters, "
+                              "digits, '_', '-' and '.', and does not start with '.' or '-'")
+        if self.ray is not None:
+            raise ConfigError("--qdrant-collection cannot go with --ray (Ray actors write parquet parts, and Qdrant's "
+                              "local mode allows one writer); drop --ray")
+        if self.allow_duplicate_ids:
+            raise ConfigError("--allow-duplicate-ids cannot go with --qdrant-collection: points are upserted by id, so "
+                              "each id is in the collection once; drop the flag, or write a parquet dataset")
+        if self.dtype != "float32":
+            raise ConfigError(f"--qdrant-collection stores float32 vectors, not --dtype {self.dtype}; drop --dtype "
+                              "(Qdrant quantizes a collection itself: its quantization_config)")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict (for the ledger and _SUCCESS)."""

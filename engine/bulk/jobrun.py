@@ -22,7 +22,7 @@ from .resume import calibration, finished_summary, open_output, rows_per_file, s
 
 
 class JobRun:
-    """Open with `with JobRun(job, progress) as run:`; the ledger (the output's lock) is released on exit.
+    """Open with `with JobRun(job, progress) as run:`; the ledger (the output's lock) and the sink are released on exit.
 
     complete: the summary of an output that was already complete (nothing to do), else None.
     """
@@ -36,7 +36,7 @@ class JobRun:
         try:
             self.complete: Summary | None = finished_summary(self.plan, self.ledger, self.progress, self.started)
         except BaseException:
-            self.ledger.close()
+            self.close()
             raise
         self.done: set[int] = set()  # parts finished by earlier runs (after scan())
 
@@ -44,7 +44,14 @@ class JobRun:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.ledger.close()
+        self.close()
+
+    def close(self) -> None:
+        """Release the ledger (the output's lock) and what the sink holds open."""
+        try:
+            self.ledger.close()
+        finally:
+            self.plan.sink.close()
 
     def model_loaded(self) -> None:
         """Time from opening the output to a loaded model (a first-use export included)."""

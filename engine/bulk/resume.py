@@ -37,6 +37,14 @@ def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None)
     refuse an output of another job, and a model made for another task (before any export or write)."""
     check_folder_task(job.embedder.model, job.task)
     sink = open_sink(job)
+    try:
+        return _open_output(job, sink, progress, manifest)
+    except BaseException:
+        sink.close()  # a refusal releases what the sink holds (a Qdrant folder's lock)
+        raise
+
+
+def _open_output(job: EmbedJob, sink, progress: Progress, manifest: dict | None) -> tuple[EmbedJob, OutputPlan, Ledger]:
     files = sink.claim(job.input, list_inputs(job.input), job.overwrite)
     if manifest is None:
         folder = resolve_export(job.embedder, log=progress.message)  # exported once, into the cache; say so

@@ -31,6 +31,9 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Stored embedding type.")
 @click.option("--lancedb-table", default=None, metavar="NAME",
               help="Write into table NAME of the LanceDB database folder OUTPUT (rows upserted by id), not parquet.")
+@click.option("--qdrant-collection", default=None, metavar="NAME",
+              help="Write into collection NAME of the Qdrant local-mode folder OUTPUT (points upserted by id; named "
+                   "vector 'dense', cosine), not parquet.")
 @click.option("--index", is_flag=True,
               help="With --lancedb-table: build an ANN index at the end, its type and size chosen by the row count.")
 @click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
@@ -46,7 +49,8 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 @embedder_options
 def embed(input, output, embedder: EmbedderConfig, **job_options) -> None:
     """Embed a corpus INPUT (parquet / jsonl[.gz] / csv / txt file, folder or glob) into a parquet dataset OUTPUT
-    (or, with --lancedb-table NAME, into table NAME of the LanceDB database folder OUTPUT).
+    (or, with --lancedb-table NAME, into table NAME of the LanceDB database folder OUTPUT; with --qdrant-collection
+    NAME, into collection NAME of the Qdrant local-mode folder OUTPUT).
 
     Resumable: rerun the same command after a crash and it continues where it stopped.
     """

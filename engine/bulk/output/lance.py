@@ -52,6 +52,9 @@ class LanceSink:
             self._db = self.lancedb.connect(self.db_path)
         return self._db
 
+    def close(self) -> None:
+        """Nothing held open (each LanceDB call opens what it needs)."""
+
     def exists(self) -> bool:
         if not self.db_path.is_dir():
             return False

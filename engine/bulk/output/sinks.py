@@ -1,9 +1,11 @@
-"""Where an embed job's rows go: a parquet dataset folder (the default) or a LanceDB table (lance.py).
+"""Where an embed job's rows go: a parquet dataset folder (the default), a LanceDB table (lance.py) or a Qdrant
+collection (qdrant.py).
 
 Every sink has a state folder holding the ledger and _SUCCESS (the output folder itself, or a hidden folder beside a
-LanceDB table). It claims its output before a run (refusing what engine embed did not write), checks on a resume that
+LanceDB table or Qdrant collection). It claims its output before a run (refusing what engine embed did not write), checks on a resume that
 the output is still the one the job wrote, opens one part at a time for the writer thread, says what a finished output
-lacks (missing or changed parts), and finishes the output before _SUCCESS is written.
+lacks (missing or changed parts), finishes the output before _SUCCESS is written, and is closed when the run ends
+(the Qdrant sink releases its folder's lock).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from .parts import PartWriter, schema_ranges
 
 
 class Sink(Protocol):
-    """What the runners ask of an output (ParquetSink, lance.LanceSink)."""
+    """What the runners ask of an output (ParquetSink, lance.LanceSink, qdrant.QdrantSink)."""
 
     state: Path  # the folder of the ledger and _SUCCESS
     label: str  # how the summary and errors name the output
@@ -39,6 +41,8 @@ class Sink(Protocol):
     def damaged(self, ledger: Ledger) -> list[str]: ...
 
     def finish(self, plan, ledger: Ledger, ranges: NDArray[np.float32] | None, progress) -> dict: ...
+
+    def close(self) -> None: ...  # the run is over (or refused): release what the sink holds open
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,17 @@ class ParquetSink:
             files = [name]
         return {"files": files}
 
+    def close(self) -> None:
+        """Nothing held open."""
+
 
 def open_sink(job: EmbedJob):
-    """The sink job.output names: a LanceDB table with --lancedb-table, else a parquet dataset folder."""
+    """The sink job.output names: a LanceDB table with --lancedb-table, a Qdrant collection with
+    --qdrant-collection, else a parquet dataset folder."""
+    if job.qdrant_collection is not None:
+        from .qdrant import QdrantSink  # qdrant_client is imported only by this sink, on first use
+
+        return QdrantSink(job)
     if job.lancedb_table is not None:
         from .lance import LanceSink  # lancedb is imported only for this sink
 
