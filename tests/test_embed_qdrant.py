@@ -1,6 +1,6 @@
 """engine embed --qdrant-collection: the job's vectors, ids and kept columns as points of a Qdrant local-mode
 collection, upserted by id, so a run killed with kill -9 and resumed leaves every id exactly once; searched through
-the real qdrant-client. The sparse slot (a sparse_embedding column -> the named sparse vector 'sparse') is tested on
+the real qdrant-client. The sparse slot (a sparse column -> the named sparse vector 'sparse') is tested on
 the sink itself, with TF-IDF vectors built from the export's real tokenizer (no sparse model needed). Refusals:
 test_hostile_qdrant.py.
 

@@ -133,4 +133,4 @@ def test_refusals(corpus, minilm_export, tmp_path):
     assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
 
 
-# --- the sparse slot: rows carrying a sparse_embedding column, written through the sink itself -----------------------
+# --- the sparse slot: rows carrying a sparse column, written through the sink itself -----------------------

@@ -57,7 +57,13 @@ class EmbedStep:
         if self.ranges is None and self.plan.job.dtype == "int8":
             self.ranges = self.calibrate(emb)
         self.schema = self.schema or self.plan.part_schema(self.ranges)
-        return window_table(w, emb, self.plan, self.ranges, self.schema), stats
+        return window_table(w, emb, self.plan, self.ranges, dense_schema(self.schema)), stats
+
+
+def dense_schema(schema: pa.Schema) -> pa.Schema:
+    """The part schema without its `sparse` column (--sparse-model: sparse.HybridStep appends it to these rows)."""
+    i = schema.get_field_index("sparse")
+    return schema if i < 0 or schema.names[-1] != "sparse" else schema.remove(i)
 
 
 def embedded_windows(items: Iterable[Window], embedder: Embedder, plan: OutputPlan, ranges: NDArray[np.float32] | None,

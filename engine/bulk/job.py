@@ -1,5 +1,5 @@
-"""EmbedJob: the one frozen description of an `engine embed` (task "embed") or `engine score` (task "rerank") run;
-CLI options map 1:1 to its fields."""
+"""EmbedJob: the one frozen description of an `engine embed` (task "embed", or "sparse" for a SPLADE model) or
+`engine score` (task "rerank") run; CLI options map 1:1 to its fields."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +15,9 @@ DEFAULT_ROWS_PER_PART = 100_000
 # Rows per Embedder.encode call: long enough to sort by length, short enough that progress moves (about 10 s of
 # all-MiniLM-L6-v2 on 2 CPU cores per 1,024 rows) and, on CUDA, long enough to amortize a call.
 DEFAULT_WINDOW_ROWS = {"cpu": 1024, "cuda": 8192}
-TASKS = ("embed", "rerank")  # what the job's model does: a row's embedding, or its (query, text) pair's score
+# What the job's model does: a row's embedding, its sparse (SPLADE) vector, or its (query, text) pair's score.
+TASKS = ("embed", "sparse", "rerank")
+SPARSE_OPTIONS = "a sparse vector is SPLADE's (indices int32, values float32), pooled and truncated by the model"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class EmbedJob:
     task: str = "embed"  # "rerank": score each row's (query_column, text_column) pair into a `score` column
     query_column: str | None = None  # task "rerank" only (engine score's --query-column)
     raw_scores: bool = False  # task "rerank" only: store the logits, not the model's activation of them
+    # task "embed" only: a SPLADE model whose vector goes into a `sparse` column next to `embedding` (one read, both)
+    sparse_model: str | None = None
+    max_active_dims: int | None = None  # the sparse vector's most non-zero dimensions; None: the sparse model's own
     # Ray (engine embed --ray; none of these changes the output, so none is in the fingerprint).
     ray: str | None = None  # None: the local runner; "local": a local Ray instance; else auto, host:port, ray://host:port
     actors: tuple[int, int] | None = None  # (min, max) actors; None: 1 up to as many as the cluster fits
@@ -75,9 +80,16 @@ class EmbedJob:
         """Task "rerank" writes a parquet dataset of scores, locally: refuse what only embedding has."""
         if self.task not in TASKS:
             raise ConfigError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.max_active_dims is not None and (isinstance(self.max_active_dims, bool)
+                                                 or not isinstance(self.max_active_dims, int) or self.max_active_dims < 1):
+            raise ConfigError(f"--max-active-dims must be a positive integer, got {self.max_active_dims!r}")
+        if self.task != "rerank" and (self.query_column is not None or self.raw_scores):
+            raise ConfigError("query_column and raw_scores are for scoring text pairs (engine score), not embedding")
+        if self.task == "sparse":
+            return self._check_sparse()
+        if self.sparse_model is not None:
+            self._check_hybrid()
         if self.task == "embed":
-            if self.query_column is not None or self.raw_scores:
-                raise ConfigError("query_column and raw_scores are for scoring text pairs (engine score), not embedding")
             return
         if not self.query_column:
             raise ConfigError("scoring text pairs needs a --query-column")
@@ -93,6 +105,47 @@ class EmbedJob:
             raise ConfigError(f"scores are stored as float32; dtype {self.dtype!r} is for embeddings")
         if {"score", "id"} & set(self.keep_columns):
             raise ConfigError("--keep-columns cannot name 'score' or 'id': the output already has those columns")
+
+    def check_model_task(self) -> None:
+        """Once the model's task is known (its manifest read): options of a sparse vector need one."""
+        if self.task != "sparse" and self.sparse_model is None and self.max_active_dims is not None:
+            raise ConfigError(f"--max-active-dims caps a sparse vector; --model {self.embedder.model} is not a sparse "
+                              "encoder, so add --sparse-model SPLADE_MODEL, or drop --max-active-dims")
+
+    def _check_sparse(self) -> None:
+        """--model is a sparse encoder: refuse the options that only shape dense embeddings, naming each."""
+        model, cfg = self.embedder.model, self.embedder
+        dense = [name for name, given in (("--dtype " + self.dtype, self.dtype != "float32"),
+                                          ("--pooling " + str(cfg.pooling), cfg.pooling not in (None, "splade")),
+                                          ("--normalize/--no-normalize", cfg.normalize is not None),
+                                          ("--long-text chunk", cfg.long_text == "chunk"),
+                                          ("--index", self.index)) if given]
+        if dense:
+            raise ConfigError(f"{model} is a sparse encoder (task 'sparse'): {', '.join(dense)} only apply to dense "
+                              f"embeddings ({SPARSE_OPTIONS}); drop {'them' if len(dense) > 1 else 'it'}")
+        if self.sparse_model is not None:
+            raise ConfigError(f"--model {model} is already a sparse encoder (task 'sparse'); for dense and sparse "
+                              "vectors in one job pass the dense model as --model and the SPLADE one as --sparse-model")
+        self._check_sparse_sinks(f"a sparse encoder (--model {model})")
+
+    def _check_hybrid(self) -> None:
+        if self.sparse_model is not None and not str(self.sparse_model).strip():
+            raise ConfigError("--sparse-model got an empty path (an unset variable?); pass a SPLADE model folder or export")
+        self._check_sparse_sinks(f"--sparse-model {self.sparse_model}")
+        if "sparse" in self.keep_columns:
+            raise ConfigError("--keep-columns cannot name 'sparse': the output already has that column")
+
+    def _check_sparse_sinks(self, what: str) -> None:
+        """Sparse vectors are written by the local runner into parquet parts (Ray actors and the LanceDB sink write
+        dense embeddings only)."""
+        if self.ray is not None:
+            raise ConfigError(f"{what}: sparse vectors are embedded by the local runner only, --ray is not supported "
+                              "with a sparse model; drop --ray (one process uses every core)")
+        if self.lancedb_table is not None:
+            raise ConfigError(f"{what}: sparse vectors are written to a parquet dataset only, --lancedb-table is not "
+                              "supported with a sparse model; drop it")
+        if {"sparse", "id"} & set(self.keep_columns):
+            raise ConfigError("--keep-columns cannot name 'sparse' or 'id': the output already has those columns")
 
     @property
     def pair_columns(self) -> tuple[str, str] | None:

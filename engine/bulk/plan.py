@@ -23,6 +23,7 @@ from .input import InputFile
 from .job import EmbedJob
 from .ledger import LEDGER_VERSION, fingerprint
 from .output.parts import output_schema, score_schema
+from .output.sparse_column import sparse_field
 from .output.sinks import Sink, open_sink
 
 ENGINE_VERSION = __version__  # recorded in every output part and in _SUCCESS
@@ -42,14 +43,17 @@ class OutputPlan:
     sink: Sink  # where the rows go; out is its state folder (the ledger and _SUCCESS)
     columns: pa.Schema | None = None
     total_rows: int = 0
+    sparse_manifest: dict | None = None  # --sparse-model's export manifest (task "embed" with a sparse column)
 
     @classmethod
-    def build(cls, job: EmbedJob, sink: Sink, files: list[InputFile], manifest: dict) -> "OutputPlan":
+    def build(cls, job: EmbedJob, sink: Sink, files: list[InputFile], manifest: dict,
+              sparse_manifest: dict | None = None) -> "OutputPlan":
         max_length = job.embedder.max_length or int(manifest["max_length"])
         cfg = job.embedder
         backend = choose_backend(cfg.backend, cfg.device, manifest["precision"]).record()
-        return cls(job=job, out=sink.state, files=files, manifest=manifest, max_length=max_length,
-                   identity=job_identity(job, manifest, max_length, files, backend), backend=backend, sink=sink)
+        identity = job_identity(job, manifest, max_length, files, backend) | sparse_identity(job, manifest, sparse_manifest, backend)
+        return cls(job=job, out=sink.state, files=files, manifest=manifest, max_length=max_length, identity=identity,
+                   backend=backend, sink=sink, sparse_manifest=sparse_manifest)
 
     def scanned(self, columns: pa.Schema, total_rows: int) -> "OutputPlan":
         return dataclasses.replace(self, columns=columns, total_rows=total_rows)
@@ -71,6 +75,8 @@ class OutputPlan:
         """The embedding's dimension; for task "rerank", the score's labels."""
         if self.job.task == "rerank":
             return int(self.manifest.get("num_labels", 1))
+        if self.job.task == "sparse":
+            return int(self.manifest["vocab_size"])
         return int(self.manifest["embedding_dim"])
 
     @property
@@ -85,13 +91,23 @@ class OutputPlan:
         """The schema of every output part, metadata included."""
         if self.job.task == "rerank":
             return score_schema(self.id_type, self.keep_schema, self.dim, self.metadata(ranges))
-        return output_schema(self.id_type, self.keep_schema, self.job.dtype, self.dim, self.metadata(ranges))
+        if self.job.task == "sparse":  # id, kept columns, sparse
+            fields = [pa.field("id", self.id_type, nullable=False), *self.keep_schema, sparse_field()]
+            return pa.schema(fields, metadata=output_schema(self.id_type, self.keep_schema, "float32", 1,
+                                                            self.metadata(ranges)).metadata)
+        schema = output_schema(self.id_type, self.keep_schema, self.job.dtype, self.dim, self.metadata(ranges))
+        return schema.append(sparse_field()) if self.sparse_manifest is not None else schema
 
     def metadata(self, ranges: NDArray[np.float32] | None) -> dict:
         """The JSON metadata every output part carries: model, pooling, dtype and, for int8, the quantization ranges."""
         m, job = self.manifest, self.job
         if job.task == "rerank":
             return self._score_metadata()
+        if job.task == "sparse":
+            return self._sparse_metadata(m) | {"task": "sparse", "model": m["source"]["model"],
+                                               "model_manifest_hash": self.identity["model_manifest_hash"],
+                                               "engine_version": ENGINE_VERSION, "max_length": self.max_length,
+                                               "text_column": job.text_column, "id": job.id_column or "row number"}
         meta = {
             "engine_version": ENGINE_VERSION,
             "model": m["source"]["model"],
@@ -113,7 +129,16 @@ class OutputPlan:
                             "ranges": np.asarray(ranges).tolist()}
         if job.dtype == "ubinary":
             meta["ubinary"] = "numpy.packbits(x > 0) along the dimension (sentence-transformers 'ubinary'), big-endian bits"
+        if self.sparse_manifest is not None:
+            meta["sparse"] = self._sparse_metadata(self.sparse_manifest) | self.identity["sparse_model"]
         return meta
+
+    def _sparse_metadata(self, m: dict) -> dict:
+        """What the `sparse` column holds: the SPLADE model's vocabulary, pooling, kept dimensions, precision."""
+        return {"column": "sparse: struct<indices: list<int32> ascending, values: list<float32>> (non-zero weights)",
+                "side": "document", "vocab_size": int(m["vocab_size"]), "pooling": m.get("pooling"),
+                "precision": m["precision"], "max_active_dims": active_dims(self.job, m),
+                "architecture": m.get("architecture")}
 
     def _score_metadata(self) -> dict:
         """engine score's part metadata: the model, what the score is (activation or raw logits), the columns."""
@@ -188,3 +213,25 @@ def job_identity(job: EmbedJob, manifest: dict, max_length: int, files: list[Inp
           "precision": manifest["precision"]}
          | ({"backend": f"{backend['backend']} {backend['precision']}"} if backend else {})
          if job.task == "rerank" else {})
+
+
+def active_dims(job: EmbedJob, sparse_manifest: dict) -> int | None:
+    """The most non-zero dimensions kept per sparse vector: --max-active-dims, else the model's (None: all)."""
+    return job.max_active_dims if job.max_active_dims is not None else sparse_manifest.get("max_active_dims")
+
+
+def sparse_identity(job: EmbedJob, manifest: dict, sparse_manifest: dict | None, backend: dict) -> dict:
+    """The fingerprint's sparse part: for task "sparse" the precision, backend and kept dimensions; with
+    --sparse-model the same of the sparse model, under 'sparse_model'. Nothing for a dense-only job."""
+    def of(m: dict) -> dict:
+        chosen = backend if m is manifest else choose_backend(job.embedder.backend, job.embedder.device,
+                                                              m["precision"]).record()
+        return {"precision": m["precision"], "backend": f"{chosen['backend']} {chosen['precision']}",
+                "max_active_dims": active_dims(job, m)}
+    if job.task == "sparse":
+        return {"task": "sparse"} | of(manifest)
+    if sparse_manifest is None:
+        return {}
+    return {"sparse_model": {"model": sparse_manifest["source"]["model"],
+                             "model_manifest_hash": manifest_hash(sparse_manifest),
+                             "max_length": int(sparse_manifest["max_length"])} | of(sparse_manifest)}

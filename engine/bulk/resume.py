@@ -11,7 +11,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from ..errors import OutputError
-from ..runtime.checks import check_folder_task, check_task
+from ..runtime.checks import check_folder_task, check_task, folder_task
 from ..runtime.models import load_export, resolve_export
 from .input import list_inputs
 from .job import EmbedJob
@@ -31,11 +31,18 @@ def calibration(ledger: Ledger) -> NDArray[np.float32] | None:
     return np.asarray(cal["ranges"], dtype=np.float32) if cal else None
 
 
-def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None) -> tuple[EmbedJob, OutputPlan, Ledger]:
+def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None,
+                sparse_manifest: dict | None = None) -> tuple[EmbedJob, OutputPlan, Ledger]:
     """Claim the output (a parquet folder or a LanceDB table), resolve the model (exported once into the cache;
     job.embedder.model becomes the export folder) unless its manifest is given, plan, and open (lock) the ledger;
-    refuse an output of another job, and a model made for another task (before any export or write)."""
-    check_folder_task(job.embedder.model, job.task)
+    refuse an output of another job, and a model made for another task (before any export or write). engine embed
+    of a SPLADE model becomes task "sparse" (its dense-only options refused); --sparse-model is resolved the same way."""
+    from .sparse import check_sparse_model, resolve_sparse
+
+    job = _sparse_if(job, folder_task(job.embedder.model, job.embedder.pooling) if manifest is None else manifest.get("task"))
+    check_folder_task(job.embedder.model, job.task, job.embedder.pooling)
+    if job.sparse_model is not None:
+        check_sparse_model(job)
     sink = open_sink(job)
     try:
         return _open_output(job, sink, progress, manifest)
@@ -50,8 +57,12 @@ def _open_output(job: EmbedJob, sink, progress: Progress, manifest: dict | None)
         folder = resolve_export(job.embedder, log=progress.message)  # exported once, into the cache; say so
         job = dataclasses.replace(job, embedder=dataclasses.replace(job.embedder, model=str(folder)))
         manifest = load_export(folder)
+        job = _sparse_if(job, manifest.get("task"))
         check_task(manifest, folder, job.task)
-    plan = OutputPlan.build(job, sink, files, manifest)
+    job.check_model_task()
+    if job.sparse_model is not None and sparse_manifest is None:
+        job, sparse_manifest = resolve_sparse(job, progress.message)
+    plan = OutputPlan.build(job, sink, files, manifest, sparse_manifest)
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out)
@@ -68,6 +79,14 @@ def _open_output(job: EmbedJob, sink, progress: Progress, manifest: dict | None)
         ledger.close()
         raise
     return job, plan, ledger
+
+
+def _sparse_if(job: EmbedJob, model_task: str | None) -> EmbedJob:
+    """engine embed's job as task "sparse" when its model is a sparse encoder (EmbedJob then refuses the options
+    that only shape dense embeddings); unchanged otherwise."""
+    if job.task == "embed" and model_task == "sparse":
+        return dataclasses.replace(job, task="sparse")
+    return job
 
 
 def _resumed_schema(plan: OutputPlan, header: dict | None, ledger: Ledger) -> pa.Schema | None:

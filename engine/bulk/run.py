@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from ..runtime import Embedder, Reranker
+from ..runtime import Embedder, Reranker, SparseEncoder
 from .embedding import EmbedStep, pending_windows
 from .job import EmbedJob
 from .jobrun import JobRun
@@ -18,12 +18,14 @@ from .output.writer import WriterThread
 from .partstats import PartStats
 from .progress import Progress, Summary
 from .scoring import ScoreStep
+from .sparse import HybridStep, SparseStep, load_sparse_encoder, sparse_config
 from .step import Step, stepped_windows
 
 
-def run_job(job: EmbedJob, progress: Progress | None = None, model: Embedder | Reranker | None = None) -> Summary:
-    """Embed (task "embed") or score (task "rerank") job.input into job.output; resumes an unfinished output with the
-    same fingerprint.
+def run_job(job: EmbedJob, progress: Progress | None = None,
+            model: Embedder | Reranker | SparseEncoder | None = None) -> Summary:
+    """Embed (task "embed", plus a sparse column with job.sparse_model; task "sparse" for a SPLADE model) or score
+    (task "rerank") job.input into job.output; resumes an unfinished output with the same fingerprint.
 
     The model is resolved once (a model folder is exported into the cache on first use); the job's identity comes
     from the export's manifest, so a resume with other options is refused before a backend is opened.
@@ -31,7 +33,7 @@ def run_job(job: EmbedJob, progress: Progress | None = None, model: Embedder | R
     with JobRun(job, progress, model.manifest if model is not None else None) as run:
         if run.complete is not None:
             return run.complete
-        model = model or (Reranker if run.job.task == "rerank" else Embedder).from_config(run.job.embedder)
+        model = model or _load(run.job)
         run.model_loaded()
         run.scan(model.device)
         return run.finish(_run(run, _step(run, model)))
@@ -42,10 +44,23 @@ def run_embed_job(job: EmbedJob, progress: Progress | None = None, embedder: Emb
     return run_job(job, progress, embedder)
 
 
-def _step(run: JobRun, model: Embedder | Reranker) -> Step:
-    """The job's per-window step: scores for task "rerank", embeddings otherwise."""
+def _load(job: EmbedJob) -> Embedder | Reranker | SparseEncoder:
+    """The job's model, from its (resolved) export folder."""
+    if job.task == "sparse":
+        return load_sparse_encoder(job.embedder)
+    return (Reranker if job.task == "rerank" else Embedder).from_config(job.embedder)
+
+
+def _step(run: JobRun, model: Embedder | Reranker | SparseEncoder) -> Step:
+    """The job's per-window step: scores for task "rerank", sparse vectors for task "sparse", embeddings otherwise
+    (and, with --sparse-model, sparse vectors next to them)."""
     if run.job.task == "rerank":
         return ScoreStep(model, run.plan)
+    if run.job.task == "sparse":
+        return SparseStep(model, run.plan)
+    if run.job.sparse_model is not None:
+        encoder = load_sparse_encoder(sparse_config(run.job))
+        return HybridStep(model, encoder, run.plan, run.ranges, run.calibrate)
     return EmbedStep(model, run.plan, run.ranges, run.calibrate)
 
 

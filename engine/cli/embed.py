@@ -28,7 +28,15 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 @click.argument("output", metavar="OUTPUT", type=click.Path(file_okay=False))
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
 @job_options("Embedder", "Null, empty, non-string or invalid UTF-8 text: stop, drop the row, or embed ''.")
-@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Stored embedding type.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
+              help="Stored embedding type (dense models; a sparse model's column is int32 indices + float32 values).")
+@click.option("--sparse-model", default=None, metavar="SPLADE",
+              help="Also write each row's SPLADE sparse vector (document side) into a `sparse` column next to "
+                   "`embedding`: a sparse export folder or SparseEncoder folder. One read of INPUT, both models per "
+                   "window (dense + sparse for hybrid search). A SPLADE --model alone writes only `sparse`.")
+@click.option("--max-active-dims", type=click.IntRange(min=1), default=None, metavar="K",
+              help="Keep the K largest weights of each sparse vector. Default: the sparse model's max_active_dims "
+                   "(none: all non-zero).")
 @click.option("--lancedb-table", default=None, metavar="NAME",
               help="Write into table NAME of the LanceDB database folder OUTPUT (rows upserted by id), not parquet.")
 @click.option("--qdrant-collection", default=None, metavar="NAME",
@@ -50,7 +58,8 @@ def _actors(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 def embed(input, output, embedder: EmbedderConfig, **job_options) -> None:
     """Embed a corpus INPUT (parquet / jsonl[.gz] / csv / txt file, folder or glob) into a parquet dataset OUTPUT
     (or, with --lancedb-table NAME, into table NAME of the LanceDB database folder OUTPUT; with --qdrant-collection
-    NAME, into collection NAME of the Qdrant local-mode folder OUTPUT).
+    NAME, into collection NAME of the Qdrant local-mode folder OUTPUT). A SPLADE --model (or --sparse-model next to a
+    dense one) writes a `sparse` column: struct<indices: list<int32>, values: list<float32>>.
 
     Resumable: rerun the same command after a crash and it continues where it stopped.
     """

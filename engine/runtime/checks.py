@@ -27,30 +27,45 @@ def check_task(manifest: dict, folder: Path, want: str) -> None:
         raise ConfigError(f"{folder} is {_TASK_USE.get(have, repr(have))}, so it cannot {_TASK_DOES[want]}")
 
 
-def check_folder_task(model: str | None, want: str, pooling: str | None = None) -> None:
-    """Before a model folder is exported on first use: refuse one made for another task (a cross-encoder given to
-    an Embedder, an embedding model given to a Reranker or a SparseEncoder, ...), so no export runs for nothing.
-    pooling 'splade' makes a *ForMaskedLM folder a sparse encoder. Export folders and hub ids are checked once their
-    manifest is read (check_task)."""
+def folder_task(model: str | None, pooling: str | None = None) -> str | None:
+    """The task of a local model before any export: an export folder's manifest's, a model folder's layout's ('sparse'
+    for a SparseEncoder folder, or a *ForMaskedLM folder with pooling 'splade'; 'rerank' for a cross-encoder; else
+    'embed'); 'embed' for None (the bundled model); None for a hub id or anything else (its export's manifest says)."""
     from export.crossencoder import is_cross_encoder
     from export.manifest import MANIFEST
     from export.options import SPLADE_POOLING
     from export.sparse_folder import is_sparse_encoder
 
+    from .models import engine_errors, load_export
+
+    if model is None:
+        return "embed"
+    path = Path(str(model)).expanduser()
+    if (path / MANIFEST).is_file():
+        return load_export(path).get("task", "embed")
+    if not ((path / "config.json").is_file() or (path / "modules.json").is_file()):
+        return None
+    with engine_errors():  # a folder whose JSON cannot be read is a ModelFolderError, as its export would raise
+        if is_sparse_encoder(path) or pooling == SPLADE_POOLING:
+            return "sparse"
+        return "rerank" if (path / "config.json").is_file() and is_cross_encoder(path) else "embed"
+
+
+def check_folder_task(model: str | None, want: str, pooling: str | None = None) -> None:
+    """Before a model folder is exported on first use: refuse one made for another task (a cross-encoder given to
+    an Embedder, an embedding model given to a Reranker or a SparseEncoder, ...), so no export runs for nothing.
+    pooling 'splade' makes a *ForMaskedLM folder a sparse encoder. Export folders and hub ids are checked once their
+    manifest is read (check_task)."""
+    from export.manifest import MANIFEST
+
     if want != "embed" and model is None:
         raise ConfigError(f"{'Reranker needs a cross-encoder' if want == 'rerank' else 'SparseEncoder needs a SPLADE model'}: "
                           "pass its model folder or export folder (the bundled default model is an embedding model)")
     path = Path(str(model)).expanduser() if model is not None else None
-    if path is None or (path / MANIFEST).is_file() or not ((path / "config.json").is_file() or (path / "modules.json").is_file()):
+    if path is None or (path / MANIFEST).is_file():
         return
-    from .models import engine_errors
-
-    with engine_errors():  # a folder whose JSON cannot be read is a ModelFolderError, as its export would raise
-        if is_sparse_encoder(path) or pooling == SPLADE_POOLING:
-            have = "sparse"
-        else:
-            have = "rerank" if (path / "config.json").is_file() and is_cross_encoder(path) else "embed"
-    if have != want:
+    have = folder_task(model, pooling)
+    if have is not None and have != want:
         hint = ("; a SparseEncoder needs a SPLADE model: a sentence-transformers SparseEncoder folder or a *ForMaskedLM "
                 "checkpoint" if want == "sparse" else "")
         raise ConfigError(f"{path} is {_TASK_USE[have]}, so it cannot {_TASK_DOES[want]}{hint}")

@@ -5,7 +5,7 @@
 | id (int)                                                     | point id (Qdrant ids are unsigned; negatives refused) |
 | id (string)                                                  | point id uuid5(POINT_NAMESPACE, id)                 |
 | embedding fixed_size_list<float32>[dim]                      | named dense vector "dense", cosine distance        |
-| sparse_embedding struct<indices: list<int32>, values: list<float32>> | named sparse vector "sparse" (no IDF modifier) |
+| sparse struct<indices: list<int32>, values: list<float32>> | named sparse vector "sparse" (no IDF modifier) |
 | id and every other column (the kept ones)                    | payload, under their own names ("id": the original id) |
 
 A column of the sparse type is recognized by its name and type, so a job whose rows carry one gets the sparse vector
@@ -23,7 +23,7 @@ from ...errors import InputError, OutputError
 DENSE = "dense"  # the named dense vector
 SPARSE = "sparse"  # the named sparse vector
 EMBEDDING_COLUMN = "embedding"
-SPARSE_COLUMN = "sparse_embedding"
+SPARSE_COLUMN = "sparse"
 SPARSE_TYPE = pa.struct([pa.field("indices", pa.list_(pa.int32())), pa.field("values", pa.list_(pa.float32()))])
 # string ids become uuid5(POINT_NAMESPACE, id): uuid.uuid5(uuid.NAMESPACE_URL, "embedding-engine:qdrant-point-id")
 POINT_NAMESPACE = uuid.UUID("f61dda6d-7400-5f9c-bc38-c7f8d684aa02")
