@@ -45,13 +45,16 @@ def open_output(job: EmbedJob, progress: Progress, manifest: dict | None = None,
         check_sparse_model(job)
     sink = open_sink(job)
     try:
-        return _open_output(job, sink, progress, manifest)
+        return _open_output(job, sink, progress, manifest, sparse_manifest)
     except BaseException:
         sink.close()  # a refusal releases what the sink holds (a Qdrant folder's lock)
         raise
 
 
-def _open_output(job: EmbedJob, sink, progress: Progress, manifest: dict | None) -> tuple[EmbedJob, OutputPlan, Ledger]:
+def _open_output(job: EmbedJob, sink, progress: Progress, manifest: dict | None,
+                 sparse_manifest: dict | None) -> tuple[EmbedJob, OutputPlan, Ledger]:
+    from .sparse import resolve_sparse
+
     files = sink.claim(job.input, list_inputs(job.input), job.overwrite)
     if manifest is None:
         folder = resolve_export(job.embedder, log=progress.message)  # exported once, into the cache; say so
