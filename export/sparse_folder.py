@@ -71,7 +71,7 @@ def sparse_layout(path: Path) -> SparseLayout | None:
     if not modules_file.is_file():
         return None
     modules = read_json(modules_file, list)
-    kinds = [_kind(m, modules_file) for m in modules]
+    kinds = [_kind(m, i, modules_file) for i, m in enumerate(modules)]
     if kinds == ["Router"]:
         return _router_layout(path, _module_dir(path, modules[0], modules_file))
     if len(kinds) == 2 and kinds[1] == "SpladePooling":
@@ -156,9 +156,10 @@ def _replace(layout: SparseLayout, **changes) -> SparseLayout:
     return dataclasses.replace(layout, **changes)
 
 
-def _kind(module, modules_file: Path) -> str:
+def _kind(module, index: int, modules_file: Path) -> str:
     if not isinstance(module, dict) or not isinstance(module.get("type", ""), str) or not isinstance(module.get("path", ""), str):
-        raise ModelSourceError(f"{modules_file}: an entry is not an object with string 'type' and 'path' fields; fix the file")
+        raise ModelSourceError(f"{modules_file}: entry {index} is not an object with string 'type' and 'path' fields; "
+                               "fix the file")
     return module.get("type", "").rsplit(".", 1)[-1]
 
 
